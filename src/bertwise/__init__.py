@@ -1,0 +1,48 @@
+"""bertwise: measure which BERT strategy (zero-shot, frozen probe, fine-tuning) wins on your own labeled texts.
+
+Heavy libraries (torch, transformers, scikit-learn) load only when a function that needs them runs, so importing
+bertwise and ``bertwise --help`` stay instant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Comparison",
+    "CompareConfig",
+    "FinetuneClassifier",
+    "ProbeClassifier",
+    "ZeroShotClassifier",
+    "compare",
+    "load_split",
+    "__version__",
+]
+
+_LAZY = {
+    "Comparison": "bertwise.comparison",
+    "compare": "bertwise.comparison",
+    "CompareConfig": "bertwise.config",
+    "FinetuneClassifier": "bertwise.strategies.finetune",
+    "ProbeClassifier": "bertwise.strategies.probe",
+    "ZeroShotClassifier": "bertwise.strategies.zero_shot",
+    "load_split": "bertwise.data.split",
+}
+
+if TYPE_CHECKING:
+    from bertwise.comparison import Comparison, compare
+    from bertwise.config import CompareConfig
+    from bertwise.data.split import load_split
+    from bertwise.strategies.finetune import FinetuneClassifier
+    from bertwise.strategies.probe import ProbeClassifier
+    from bertwise.strategies.zero_shot import ZeroShotClassifier
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bertwise' has no attribute {name!r}")

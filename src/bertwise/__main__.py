@@ -1,0 +1,3 @@
+from bertwise.cli.main import main
+
+main()

@@ -1,0 +1,151 @@
+"""The ``bertwise`` command: a thin layer that parses options, calls the library and prints.
+
+Heavy imports happen inside the commands, so ``bertwise --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="bertwise",
+    help="Zero-shot, frozen probe or fine-tuning? Measure which BERT strategy wins on your own labeled texts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+STRATEGIES_HELP = "Strategies to run, comma-separated: zero-shot, probe, finetune."
+MODEL_HELP = "Backbone: a local model directory or a Hugging Face Hub id (default: the embedded all-MiniLM-L6-v2)."
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        from bertwise import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def compare(
+    data: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file, or a folder with train.* and test.*.")],
+    test: Annotated[Path | None, typer.Option(help="Test file; without one, a stratified share is held out.")] = None,
+    strategies: Annotated[str, typer.Option(help=STRATEGIES_HELP)] = "zero-shot,probe,finetune",
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    out: Annotated[Path, typer.Option(help="Folder for results.json and the test predictions.")] = Path(
+        "bertwise-results"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed for the held-out split, the folds and training.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Column holding the labels.")] = "label",
+    test_size: Annotated[float, typer.Option(help="Share held out as the test set when no test file is given.")] = 0.2,
+    pooling: Annotated[str, typer.Option(help="Embedding pooling: auto (the model's own), mean or cls.")] = "auto",
+    zero_shot_mode: Annotated[str, typer.Option(help="auto, nli (needs an NLI checkpoint) or embedding.")] = "auto",
+    zero_shot_template: Annotated[
+        str, typer.Option(help="Label description template for zero-shot; must contain {label}.")
+    ] = "This text is about {label}.",
+    label_descriptions: Annotated[
+        Path | None, typer.Option(help="JSON file mapping labels to descriptions for zero-shot.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run the strategies side by side on the same split; print accuracy and cost; recommend one."""
+    from rich.console import Console
+
+    from bertwise.comparison import compare as run_compare
+    from bertwise.report.table import print_comparison
+    from bertwise.strategies.zero_shot import load_label_descriptions
+
+    console = Console(stderr=True)
+    descriptions = load_label_descriptions(label_descriptions) if label_descriptions else None
+    names = [name.strip() for name in strategies.split(",") if name.strip()]
+
+    def announce(result: Any) -> None:
+        if result.status == "ok":
+            console.print(
+                f"[green]done[/] {result.name}: macro-F1 {result.metrics['macro_f1']:.3f} "
+                f"in {result.cost['fit_seconds']:.1f} s (saved to {out / 'results.json'})"
+            )
+        else:
+            console.print(f"[red]failed[/] {result.name}: {result.error}")
+
+    comparison = run_compare(
+        data,
+        test=test,
+        strategies=names,
+        model=model,
+        out=out,
+        seed=seed,
+        device=device,
+        text_col=text_col,
+        label_col=label_col,
+        test_size=test_size,
+        pooling=pooling,
+        zero_shot_mode=zero_shot_mode,
+        zero_shot_template=zero_shot_template,
+        label_descriptions=descriptions,
+        progress=progress,
+        on_result=announce,
+    )
+    print_comparison(comparison, Console())
+    typer.echo(f"results: {out / 'results.json'}")
+    failed = [r.name for r in comparison.results if r.status != "ok"]
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command("zero-shot")
+def zero_shot(
+    text: Annotated[str, typer.Argument(help="The text to classify.")],
+    labels: Annotated[str, typer.Option(help="Candidate labels, comma-separated.")],
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    mode: Annotated[str, typer.Option(help="auto, nli (needs an NLI checkpoint) or embedding.")] = "auto",
+    template: Annotated[str, typer.Option(help="Label description template; must contain {label}.")] = (
+        "This text is about {label}."
+    ),
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+) -> None:
+    """Rank candidate labels for one text with no training (JSON shaped like the transformers pipeline's)."""
+    from bertwise.strategies.zero_shot import rank_labels
+
+    ranking = rank_labels(text, labels.split(","), model=model, mode=mode, template=template, device=device)
+    typer.echo(json.dumps(ranking, indent=2, ensure_ascii=False))
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit 2, never a traceback."""
+    from bertwise.exceptions import BertwiseError
+
+    try:
+        app(standalone_mode=False)
+    except BertwiseError as error:
+        typer.echo(f"bertwise: error: {error}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("bertwise: interrupted; strategies that finished are already saved in results.json", err=True)
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except Exception as error:
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

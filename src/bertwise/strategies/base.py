@@ -1,0 +1,92 @@
+"""The contract every strategy follows: a scikit-learn classifier over raw texts.
+
+The constructor only stores hyperparameters (so ``sklearn.base.clone`` and ``get_params`` work); ``fit`` learns state
+that ends in an underscore and returns ``self``; ``predict_proba`` columns follow ``classes_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+from bertwise.data.dataset import Label
+from bertwise.exceptions import BertwiseError, DataError
+
+
+class NotFittedError(BertwiseError, SklearnNotFittedError):
+    """``predict`` was called before ``fit``."""
+
+
+@dataclass(frozen=True)
+class StrategyTags:
+    """What the runner and the recommender need to know about a strategy without isinstance checks."""
+
+    name: str
+    trains_backbone: bool  # updates the encoder's weights (slow on CPU, benefits most from a GPU)
+    uses_labels_for_training: bool  # False for zero-shot: fit only records the label set
+    seed_dependent: bool  # repeated seeds give different results
+
+
+class Strategy(ClassifierMixin, BaseEstimator):
+    """Base class: subclasses implement ``_fit`` and ``_predict_proba`` on lists of str."""
+
+    tags: ClassVar[StrategyTags]
+
+    def fit(self, texts: Sequence[str], labels: Sequence[Label]) -> Strategy:
+        texts, labels = _check_texts(texts, "fit"), list(labels)
+        if len(texts) != len(labels):
+            raise DataError(
+                f"{type(self).__name__}.fit got {len(texts)} texts but {len(labels)} labels; "
+                "expected one label per text"
+            )
+        classes = sorted(set(labels), key=lambda label: (isinstance(label, str), label))
+        if len(classes) < 2:
+            raise DataError(f"{type(self).__name__}.fit needs at least 2 classes; found only {classes!r}")
+        self.classes_ = np.array(classes, dtype=object if isinstance(classes[0], str) else None)
+        self._fit(texts, labels)
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities, shape (n_texts, n_classes), columns in ``classes_`` order."""
+        self._check_fitted()
+        texts = _check_texts(texts, "predict")
+        if not texts:
+            return np.zeros((0, len(self.classes_)), dtype=np.float64)
+        return np.asarray(self._predict_proba(texts), dtype=np.float64)
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        probabilities = self.predict_proba(texts)
+        return self.classes_[probabilities.argmax(axis=1)] if len(probabilities) else self.classes_[:0]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+                "before using this estimator."
+            )
+
+    def _fit(self, texts: list[str], labels: list[Label]) -> None:
+        raise NotImplementedError
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.tags.seed_dependent
+        return tags
+
+
+def _check_texts(texts: Sequence[str], where: str) -> list[str]:
+    if isinstance(texts, str):
+        raise DataError(f"{where} expects a sequence of texts; got a single str (wrap it in a list)")
+    result = list(texts)
+    for index, text in enumerate(result):
+        if not isinstance(text, str):
+            raise DataError(f"{where} expects str texts; item {index} is {type(text).__name__}")
+    return result

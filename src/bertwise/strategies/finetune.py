@@ -1,0 +1,275 @@
+"""Fine-tuning: every weight of the backbone plus a new classification head, trained on the labeled texts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bertwise.backbone.device import autocast_dtype, resolve_device
+from bertwise.backbone.encoder import Tokenized, length_sorted_batches, load_tokenizer, pad_batch, tokenize
+from bertwise.backbone.loading import quiet_loading
+from bertwise.backbone.resolve import resolve_backbone
+from bertwise.data.dataset import Label, LabeledTexts
+from bertwise.exceptions import ConfigError
+from bertwise.strategies.base import Strategy, StrategyTags
+
+# Batches drawn into one pool before sorting by length: large enough that batches are nearly uniform in length
+# (little padding), small enough that batch order stays random across the epoch.
+LENGTH_GROUP_BATCHES = 50
+
+
+class FinetuneClassifier(Strategy):
+    """``AutoModelForSequenceClassification`` with all weights trained, early-stopped on validation macro-F1.
+
+    A stratified validation split is carved from the training texts; the weights with the best validation macro-F1
+    (validation loss breaks ties) are kept. Training runs for at least ``min_steps`` optimiser steps (and at least
+    ``min_epochs`` epochs), so small data sets are not under-trained: the usual 3-epoch recipe gives a 564-text,
+    25-class set only 54 steps. Batches group texts of similar length and pad only to the longest in the batch.
+
+    Prefer it with hundreds of examples per class or jargon far from the backbone's pre-training text; on a GPU it
+    is cheap, on a CPU it is the slowest strategy by far.
+
+    Parameters
+    ----------
+    model: local directory or hub id of the backbone; None uses the embedded all-MiniLM-L6-v2.
+    learning_rate, weight_decay, warmup_ratio: AdamW with linear warm-up then linear decay.
+    batch_size: texts per optimiser step.
+    min_epochs, max_epochs, min_steps: training length (see above); early stopping may end it sooner.
+    patience: evaluations without improvement before stopping.
+    evaluations_per_epoch: validation passes per epoch (more for large data, so early stopping can act mid-epoch).
+    validation_fraction: share of the training texts held out for early stopping.
+    max_length: token limit per text (default: the backbone's).
+    seed: seeds the head's initialisation, the validation split, batch order and dropout.
+    device: "auto", "cpu", "cuda" or "mps"; bf16 autocast on GPUs that support it.
+    """
+
+    tags: ClassVar[StrategyTags] = StrategyTags(
+        name="finetune", trains_backbone=True, uses_labels_for_training=True, seed_dependent=True
+    )
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        learning_rate: float = 5e-5,
+        batch_size: int = 32,
+        min_epochs: int = 3,
+        max_epochs: int = 20,
+        min_steps: int = 600,
+        patience: int = 3,
+        evaluations_per_epoch: int = 1,
+        warmup_ratio: float = 0.1,
+        weight_decay: float = 0.01,
+        validation_fraction: float = 0.1,
+        max_length: int | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        progress: bool = False,
+    ) -> None:
+        self.model = model
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.min_epochs = min_epochs
+        self.max_epochs = max_epochs
+        self.min_steps = min_steps
+        self.patience = patience
+        self.evaluations_per_epoch = evaluations_per_epoch
+        self.warmup_ratio = warmup_ratio
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.max_length = max_length
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    def _check_params(self) -> None:
+        rules = {
+            "learning_rate": self.learning_rate > 0,
+            "batch_size": self.batch_size >= 1,
+            "min_epochs": 1 <= self.min_epochs <= self.max_epochs,
+            "min_steps": self.min_steps >= 0,
+            "patience": self.patience >= 1,
+            "evaluations_per_epoch": self.evaluations_per_epoch >= 1,
+            "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "validation_fraction": 0 < self.validation_fraction < 1,
+        }
+        for name, ok in rules.items():
+            if not ok:
+                raise ConfigError(
+                    f"the {name!r} parameter of FinetuneClassifier is out of range: got {getattr(self, name)!r}"
+                )
+
+    def _fit(self, texts: list[str], labels: list[Label]) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+
+        from bertwise.data.split import stratified_holdout
+
+        self._check_params()
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        backbone = resolve_backbone(self.model)
+        device = resolve_device(self.device)
+        tokenizer = load_tokenizer(backbone.path)
+        max_length = self.max_length or backbone.max_length
+        label_index = {label: i for i, label in enumerate(self.classes_.tolist())}
+
+        train_part, validation_part = stratified_holdout(
+            LabeledTexts(tuple(texts), tuple(labels)), fraction=self.validation_fraction, seed=self.seed
+        )
+        train_ids = tokenize(tokenizer, train_part.texts, max_length)
+        validation_ids = tokenize(tokenizer, validation_part.texts, max_length)
+        train_targets = np.array([label_index[label] for label in train_part.labels])
+        validation_targets = np.array([label_index[label] for label in validation_part.labels])
+
+        with quiet_loading():
+            network = AutoModelForSequenceClassification.from_pretrained(
+                backbone.path,
+                num_labels=len(self.classes_),
+                id2label={i: str(label) for i, label in enumerate(self.classes_.tolist())},
+                label2id={str(label): i for i, label in enumerate(self.classes_.tolist())},
+                use_safetensors=True,
+                trust_remote_code=False,
+                dtype=torch.float32,
+            )
+        network.to(device)
+
+        steps_per_epoch = math.ceil(len(train_part) / self.batch_size)
+        epochs = min(self.max_epochs, max(self.min_epochs, math.ceil(self.min_steps / steps_per_epoch)))
+        total_steps = epochs * steps_per_epoch
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        groups = [
+            {
+                "params": [p for n, p in network.named_parameters() if not n.endswith(no_decay)],
+                "weight_decay": self.weight_decay,
+            },
+            {
+                "params": [p for n, p in network.named_parameters() if n.endswith(no_decay)],
+                "weight_decay": 0.0,
+            },
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=self.learning_rate)
+        scheduler = get_linear_schedule_with_warmup(optimizer, round(self.warmup_ratio * total_steps), total_steps)
+        amp = autocast_dtype(device)
+        pad_id = tokenizer.pad_token_id or 0
+        evaluate_every = max(1, steps_per_epoch // self.evaluations_per_epoch)
+
+        best_score: tuple[float, float] | None = None
+        best_state: dict[str, Any] | None = None
+        history: list[dict[str, float]] = []
+        stale = 0
+        step = 0
+        stopped_early = False
+        bar = tqdm(total=total_steps, desc="finetune: training", unit="step", disable=not self.progress)
+        try:
+            for epoch in range(epochs):
+                network.train()
+                for batch in _length_grouped_batches(train_ids, self.batch_size, rng):
+                    inputs = pad_batch([train_ids.input_ids[i] for i in batch], pad_id, device)
+                    targets = torch.as_tensor(train_targets[batch], device=device)
+                    with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                        logits = network(**inputs).logits
+                    loss = torch.nn.functional.cross_entropy(logits.float(), targets)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                    bar.update(1)
+                    if step % evaluate_every == 0 or step == total_steps:
+                        f1, validation_loss = self._validate(
+                            network, validation_ids, validation_targets, pad_id, device
+                        )
+                        history.append(
+                            {
+                                "step": step,
+                                "epoch": epoch + 1,
+                                "val_macro_f1": f1,
+                                "val_loss": validation_loss,
+                            }
+                        )
+                        bar.set_postfix(val_macro_f1=f"{f1:.3f}")
+                        if best_score is None or (f1, -validation_loss) > best_score:
+                            best_score = (f1, -validation_loss)
+                            best_state = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
+                            self.best_step_ = step
+                            stale = 0
+                        else:
+                            stale += 1
+                        network.train()
+                        # Early stopping only after the warm-up and a minimum of training, so noise on a small
+                        # validation split cannot end training before the model has learned anything.
+                        if stale >= self.patience and epoch + 1 >= self.min_epochs:
+                            stopped_early = True
+                            break
+                if stopped_early:
+                    break
+        finally:
+            bar.close()
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        network.eval()
+        self.network_ = network
+        self.tokenizer_ = tokenizer
+        self.max_length_ = max_length
+        self.device_ = device
+        self.backbone_ = backbone
+        self.history_ = history
+        self.steps_ = step
+        self.planned_steps_ = total_steps
+        self.stopped_early_ = stopped_early
+        self.n_validation_ = len(validation_part)
+
+    def _validate(
+        self, network: Any, tokenized: Tokenized, targets: np.ndarray, pad_id: int, device: Any
+    ) -> tuple[float, float]:
+        from sklearn.metrics import f1_score
+
+        logits = _logits(network, tokenized.input_ids, pad_id, device, self.batch_size * 2)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss = float(-log_probabilities[np.arange(len(targets)), targets].mean())
+        f1 = float(f1_score(targets, logits.argmax(axis=1), average="macro", labels=np.arange(logits.shape[1])))
+        return f1, loss
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        tokenized = tokenize(self.tokenizer_, texts, self.max_length_)
+        logits = _logits(
+            self.network_,
+            tokenized.input_ids,
+            self.tokenizer_.pad_token_id or 0,
+            self.device_,
+            self.batch_size * 2,
+        )
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _length_grouped_batches(tokenized: Tokenized, batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Shuffled batches of similar-length texts: shuffle, sort within pools of 50 batches, shuffle the batches."""
+    order = rng.permutation(len(tokenized.input_ids))
+    pool_size = batch_size * LENGTH_GROUP_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool_size):
+        pool = order[start : start + pool_size]
+        pool = pool[np.argsort([-len(tokenized.input_ids[i]) for i in pool], kind="stable")]
+        batches.extend(pool[i : i + batch_size].tolist() for i in range(0, len(pool), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _logits(network: Any, input_ids: list[list[int]], pad_id: int, device: Any, batch_size: int) -> np.ndarray:
+    import torch
+
+    network.eval()
+    output = np.empty((len(input_ids), network.config.num_labels), dtype=np.float32)
+    amp = autocast_dtype(device)
+    with torch.inference_mode():
+        for batch in length_sorted_batches([len(ids) for ids in input_ids], batch_size):
+            inputs = pad_batch([input_ids[i] for i in batch], pad_id, device)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                output[batch] = network(**inputs).logits.float().cpu().numpy()
+    return output
