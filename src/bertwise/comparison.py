@@ -102,6 +102,7 @@ def compare(
     seeded stratified share (``test_size``) is held out. With ``out``, results.json and the test predictions are
     written there, and rewritten after every strategy so that an interruption loses nothing already computed.
     """
+    from bertwise.backbone.device import resolve_device
     from bertwise.backbone.encoder import load_tokenizer, tokenize
     from bertwise.backbone.resolve import resolve_backbone
     from bertwise.data.split import load_split
@@ -121,6 +122,7 @@ def compare(
         zero_shot_template=zero_shot_template,
         label_descriptions=dict(label_descriptions or {}),
     )
+    resolve_device(device)  # an unusable device is an error before any work, not a failure per strategy
     split = load_split(data, test=test, text_col=text_col, label_col=label_col, test_size=test_size, seed=seed)
     backbone = resolve_backbone(model, pooling=pooling)  # type: ignore[arg-type]
     tokenizer = load_tokenizer(backbone.path)

@@ -127,7 +127,8 @@ def main() -> None:
     from bertwise.exceptions import BertwiseError
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click hands back typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
     except BertwiseError as error:
         typer.echo(f"bertwise: error: {error}", err=True)
         sys.exit(2)
@@ -145,6 +146,7 @@ def main() -> None:
         if isinstance(error, click.exceptions.Abort):
             sys.exit(1)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

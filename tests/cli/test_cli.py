@@ -1,0 +1,115 @@
+"""End to end through the installed entry point: exit codes, one-line errors, the results.json schema."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE
+
+
+def bertwise(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bertwise", *args], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = bertwise("--help")
+    assert result.returncode == 0
+    assert "compare" in result.stdout and "zero-shot" in result.stdout
+
+
+def test_help_does_not_import_torch() -> None:
+    code = "import sys; sys.argv=['bertwise','--help']\nfrom bertwise.cli.main import main\ntry: main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("False")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compare", "missing.csv"], "data file not found: 'missing.csv'"),
+        (["compare", "{toy}", "--text-col", "sentence"], "no text column 'sentence'"),
+        (["compare", "{toy}", "--strategies", "probe,magic"], "unknown strategy 'magic'"),
+        (["compare", "{toy}", "--device", "tpu"], "device must be one of"),
+        (["compare", "{toy}", "--zero-shot-mode", "nli", "--strategies", "zero-shot"], None),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(
+    args: list[str], message: str | None, toy_csv: Path, tiny_bert: str, tmp_path: Path
+) -> None:
+    args = [a.replace("{toy}", str(toy_csv)) for a in args] + ["--model", tiny_bert, "--out", str(tmp_path / "out")]
+    result = bertwise(*args)
+    if message is None:  # a strategy that fails is recorded, the others still run, and the exit code says so
+        assert result.returncode == 1
+        saved = json.loads((tmp_path / "out" / "results.json").read_text())
+        assert saved["strategies"][0]["status"] == "failed"
+        assert "natural language inference" in saved["strategies"][0]["error"]
+        return
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("bertwise: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def test_compare_writes_the_documented_schema(toy_csv: Path, tiny_bert: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = bertwise(
+        "compare",
+        str(toy_csv),
+        "--model",
+        tiny_bert,
+        "--out",
+        str(out),
+        "--test-size",
+        "0.5",
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "recommendation" in result.stdout
+    saved = json.loads((out / "results.json").read_text())
+    assert [s["name"] for s in saved["strategies"]] == ["zero-shot", "probe", "finetune"]
+    for strategy in saved["strategies"]:
+        assert strategy["status"] == "ok"
+        assert 0.0 <= strategy["metrics"]["accuracy"] <= 1.0
+        assert 0.0 <= strategy["metrics"]["macro_f1"] <= 1.0
+        assert set(strategy["metrics"]["per_class_f1"]) == {"cooking", "sports", "weather"}
+        for key in ("fit_seconds", "predict_texts_per_second", "peak_memory_mb"):
+            assert strategy["cost"][key] > 0 or key == "fit_seconds"
+        predictions = (out / strategy["predictions_file"]).read_text().splitlines()
+        assert predictions[0].startswith("text,label,prediction,p(cooking)")
+        assert len(predictions) == 1 + saved["dataset"]["test"]["rows"]
+    assert saved["dataset"]["test"]["origin"] == "held-out"
+    assert saved["dataset"]["train"]["rows"] + saved["dataset"]["test"]["rows"] == 18
+    assert saved["dataset"]["classes"] == ["cooking", "sports", "weather"]
+    assert saved["model"]["sha256"] and saved["model"]["id"] == tiny_bert
+    assert saved["recommendation"]["strategy"] in {"zero-shot", "probe", "finetune"}
+    assert saved["recommendation"]["reasons"]
+
+
+def test_zero_shot_command_prints_pipeline_shaped_json(tiny_bert: str) -> None:
+    result = bertwise("zero-shot", "bake the bread", "--labels", "cooking,sports,weather", "--model", tiny_bert)
+    assert result.returncode == 0, result.stderr
+    ranking = json.loads(result.stdout)
+    assert ranking["sequence"] == "bake the bread"
+    assert sorted(ranking["labels"]) == ["cooking", "sports", "weather"]
+
+
+@pytest.mark.integration
+def test_compare_on_the_bundled_sample_with_the_embedded_model(tmp_path: Path) -> None:
+    """The README's main job, restricted to the two fast strategies: real model, real data, clearly above chance."""
+    out = tmp_path / "sample"
+    result = bertwise("compare", str(SAMPLE), "--strategies", "zero-shot,probe", "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((out / "results.json").read_text())
+    scores = {s["name"]: s["metrics"]["macro_f1"] for s in saved["strategies"]}
+    assert scores["probe"] > 0.9  # 10 intents: chance is 0.1
+    assert scores["zero-shot"] > 0.5
+    assert saved["model"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

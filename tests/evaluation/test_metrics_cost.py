@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+
+from bertwise.evaluation.cost import measure
+from bertwise.evaluation.metrics import classification_metrics
+
+
+def test_macro_f1_counts_never_predicted_classes_as_zero() -> None:
+    metrics = classification_metrics(["a", "a", "b", "c"], ["a", "a", "b", "b"], ["a", "b", "c"])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["per_class_f1"] == {"a": 1.0, "b": pytest.approx(2 / 3), "c": 0.0}
+    assert metrics["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+
+
+def test_measure_sees_memory_allocated_inside_the_block() -> None:
+    with measure() as before:
+        pass
+    with measure() as cost:
+        block = bytearray(300 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
+        del block
+    assert cost.peak_rss_mb >= before.peak_rss_mb + 200
+    assert cost.seconds > 0
