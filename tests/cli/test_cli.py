@@ -25,7 +25,12 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_help_does_not_import_torch() -> None:
-    code = "import sys; sys.argv=['bertwise','--help']\nfrom bertwise.cli.main import main\ntry: main()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    code = (
+        "import sys; sys.argv=['bertwise','--help']\n"
+        "from bertwise.cli.main import main\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "print('torch' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().endswith("False")
 

@@ -14,7 +14,13 @@ from tests.conftest import toy_data
 
 @pytest.mark.parametrize(
     ("label", "expected"),
-    [("card_arrival", "card arrival"), ("OtherEffect", "other effect"), ("top-up", "top up"), ("NASA", "NASA"), (7, "7")],
+    [
+        ("card_arrival", "card arrival"),
+        ("OtherEffect", "other effect"),
+        ("top-up", "top up"),
+        ("NASA", "NASA"),
+        (7, "7"),
+    ],
 )
 def test_labels_read_as_words(label: str | int, expected: str) -> None:
     assert humanize_label(label) == expected

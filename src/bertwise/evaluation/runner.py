@@ -91,6 +91,8 @@ def _details(strategy: Any) -> dict[str, Any]:
         ("mode_", "zero_shot_mode"),
         ("descriptions_", "label_descriptions"),
         ("C_", "chosen_C"),
+        ("cv_scores_", "cv_macro_f1_by_C"),
+        ("learning_rate_", "learning_rate"),
         ("steps_", "optimizer_steps"),
         ("planned_steps_", "planned_steps"),
         ("best_step_", "best_step"),

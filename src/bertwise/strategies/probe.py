@@ -60,32 +60,40 @@ class ProbeClassifier(Strategy):
         self.progress = progress
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
-        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-        from sklearn.model_selection import StratifiedKFold
+        from sklearn.linear_model import LogisticRegression
 
         encoder = load_encoder(self.model, self.pooling, self.device)
         features = encoder.encode(texts, progress=self.progress, description="probe: encoding train")
-        targets = np.array([int(np.flatnonzero(self.classes_ == label)[0]) for label in labels])
-        smallest_class = int(np.bincount(targets).min())
-        folds = min(self.cv, smallest_class)
-        if folds >= 2 and len(self.Cs) > 1:
-            search = LogisticRegressionCV(
-                Cs=list(self.Cs),
-                cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed),
-                scoring="f1_macro",
-                max_iter=self.max_iter,
-                random_state=self.seed,
-                **_quiet_cv_options(),
-            )
-            # refit=True (the default) leaves the final model trained on all rows with the chosen C.
-            self.head_ = search.fit(features, targets)
-            self.C_ = float(np.atleast_1d(search.C_)[0])
-        else:
-            # One example in some class: no fold can hold it out, so keep the middle of the grid.
-            self.C_ = float(sorted(self.Cs)[len(self.Cs) // 2])
-            self.head_ = LogisticRegression(C=self.C_, max_iter=self.max_iter, random_state=self.seed)
-            self.head_.fit(features, targets)
+        index = {label: position for position, label in enumerate(self.classes_.tolist())}
+        targets = np.array([index[label] for label in labels])
+        self.C_, self.cv_scores_ = self._choose_c(features, targets)
+        self.head_ = LogisticRegression(C=self.C_, max_iter=self.max_iter, random_state=self.seed)
+        self.head_.fit(features, targets)
         self.backbone_ = encoder.backbone
+
+    def _choose_c(self, features: np.ndarray, targets: np.ndarray) -> tuple[float, dict[str, float]]:
+        """C with the best mean macro-F1 over stratified folds; ties go to the stronger regularisation."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import f1_score
+        from sklearn.model_selection import StratifiedKFold
+
+        grid = sorted(self.Cs)
+        folds = min(self.cv, int(np.bincount(targets).min()))
+        if folds < 2 or len(grid) == 1:
+            # A class with one example cannot be held out of any fold: keep the middle of the grid.
+            return float(grid[len(grid) // 2]), {}
+        all_classes = np.arange(len(self.classes_))
+        totals = dict.fromkeys(grid, 0.0)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        for train_rows, held_rows in splitter.split(features, targets):
+            # Ascending C with warm starts: each fit starts from the previous, less regularised one's weights.
+            model = LogisticRegression(max_iter=self.max_iter, random_state=self.seed, warm_start=True)
+            for c in grid:
+                model.set_params(C=c).fit(features[train_rows], targets[train_rows])
+                predicted = model.predict(features[held_rows])
+                totals[c] += f1_score(targets[held_rows], predicted, average="macro", labels=all_classes) / folds
+        best = max(grid, key=lambda c: (round(totals[c], 10), -c))
+        return float(best), {f"{c:g}": round(score, 4) for c, score in totals.items()}
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         encoder = load_encoder(self.model, self.pooling, self.device)
@@ -93,18 +101,3 @@ class ProbeClassifier(Strategy):
         probabilities = np.zeros((len(texts), len(self.classes_)))
         probabilities[:, self.head_.classes_] = self.head_.predict_proba(features)
         return probabilities
-
-
-def _quiet_cv_options() -> dict[str, object]:
-    """Opt in to scikit-learn 1.8+'s future defaults where they exist, which also silences its FutureWarnings."""
-    import inspect
-
-    from sklearn.linear_model import LogisticRegressionCV
-
-    accepted = inspect.signature(LogisticRegressionCV).parameters
-    options: dict[str, object] = {}
-    if "l1_ratios" in accepted:
-        options["l1_ratios"] = (0.0,)
-    if "use_legacy_attributes" in accepted:
-        options["use_legacy_attributes"] = False
-    return options
