@@ -27,6 +27,7 @@ class Comparison:
     machine: dict[str, Any]
     results: list[StrategyResult] = field(default_factory=list)
     recommendation: Recommendation | None = None
+    _written: set[tuple[str, str]] = field(default_factory=set, repr=False)  # (folder, strategy) predictions saved
 
     def result(self, name: str) -> StrategyResult:
         for result in self.results:
@@ -67,9 +68,11 @@ class Comparison:
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         for result in self.results:
-            predictions_file = directory / f"predictions-{result.name}.csv"
-            if result.status == "ok" and not predictions_file.exists():
-                write_predictions(predictions_file, self.split, result)
+            # results.json is rewritten after every strategy; each predictions file needs writing only once.
+            key = (str(directory.resolve()), result.name)
+            if result.status == "ok" and key not in self._written:
+                write_predictions(directory / f"predictions-{result.name}.csv", self.split, result)
+                self._written.add(key)
         path = directory / "results.json"
         temporary = path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -35,8 +35,9 @@ def test_early_stopping_keeps_the_best_step(tiny_bert: str) -> None:
     model.fit(texts, labels)
     best = max(model.history_, key=lambda h: (h["val_macro_f1"], -h["val_loss"]))
     assert model.best_step_ == best["step"]
-    if model.stopped_early_:
-        assert model.steps_ < model.planned_steps_
+    assert model.stopped_early_, "with patience 1 and a tiny learning rate, validation stops improving"
+    assert model.steps_ < model.planned_steps_
+    assert 2 * model.steps_ >= model.planned_steps_  # never stopped in the first half of the schedule
 
 
 def test_length_grouped_batches_cover_every_index_once() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,23 +126,6 @@ def machine_description() -> dict[str, Any]:
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def run_all(
-    split: DataSplit,
-    config: CompareConfig,
-    *,
-    progress: bool = False,
-    on_result: Callable[[StrategyResult], None] | None = None,
-) -> list[StrategyResult]:
-    """Each strategy in turn, cheapest first as ordered in the config; ``on_result`` sees each one as it ends."""
-    results = []
-    for name in config.strategies:
-        result = run_strategy(name, split, config, progress=progress)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return results
 
 
 def write_predictions(path: Path, split: DataSplit, result: StrategyResult) -> None:

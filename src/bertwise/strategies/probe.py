@@ -91,7 +91,10 @@ class ProbeClassifier(Strategy):
             for c in grid:
                 model.set_params(C=c).fit(features[train_rows], targets[train_rows])
                 predicted = model.predict(features[held_rows])
-                totals[c] += f1_score(targets[held_rows], predicted, average="macro", labels=all_classes) / folds
+                totals[c] += (
+                    f1_score(targets[held_rows], predicted, average="macro", labels=all_classes, zero_division=0.0)
+                    / folds
+                )
         best = max(grid, key=lambda c: (round(totals[c], 10), -c))
         return float(best), {f"{c:g}": round(score, 4) for c, score in totals.items()}
 
