@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from bertwise.evaluation.cost import measure
+from bertwise.evaluation.cost import SAMPLE_SECONDS, measure
 from bertwise.evaluation.metrics import classification_metrics
 
 
@@ -19,6 +21,7 @@ def test_measure_sees_memory_allocated_inside_the_block() -> None:
     with measure() as cost:
         block = bytearray(300 * 2**20)
         block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
+        time.sleep(10 * SAMPLE_SECONDS)  # held for several sampling intervals, as real work would be
         del block
     assert cost.peak_rss_mb >= before.peak_rss_mb + 200
     assert cost.seconds > 0
