@@ -58,7 +58,8 @@ def _write_tiny_bert(directory: Path, *, id2label: dict[int, str] | None = None,
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(words) | set(extra))]
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizer(vocab_file=str(directory / "vocab.txt"), do_lower_case=True, model_max_length=64)
+    # transformers 5 ignores vocab_file= here (the tokenizer would know only the special tokens): pass the vocab.
+    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True, model_max_length=64)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,

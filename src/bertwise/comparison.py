@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bertwise import __version__
 from bertwise.backbone.resolve import Backbone
 from bertwise.config import STRATEGY_NAMES, CompareConfig
 from bertwise.data.dataset import DataSplit, LabeledTexts
+from bertwise.evaluation.protocol import Protocol
 from bertwise.evaluation.runner import SCHEMA_VERSION, StrategyResult
 from bertwise.recommendation import Recommendation
 
@@ -25,7 +29,12 @@ class Comparison:
     backbone: Backbone
     truncated: dict[str, int]
     machine: dict[str, Any]
+    protocol: Protocol
     results: list[StrategyResult] = field(default_factory=list)
+    paired: list[dict[str, Any]] = field(default_factory=list)
+    learning_curve: dict[str, Any] | None = None
+    diagnostics: dict[str, Any] | None = None
+    budget: dict[str, Any] = field(default_factory=dict)
     recommendation: Recommendation | None = None
     _written: set[tuple[str, str]] = field(default_factory=set, repr=False)  # (folder, strategy) predictions saved
 
@@ -57,26 +66,41 @@ class Comparison:
                 "pooling": self.backbone.pooling,
                 "max_length": self.backbone.max_length,
             },
+            "protocol": self.protocol.to_dict(
+                test_rows=len(self.split.test),
+                resamples=self.config.bootstrap_resamples,
+                confidence=self.config.confidence,
+            ),
             "strategies": [result.to_dict() for result in self.results],
+            "paired": self.paired,
+            "learning_curve": self.learning_curve,
+            "diagnostics": self.diagnostics,
+            "budget": self.budget,
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
         }
 
-    def save(self, out: str | Path) -> Path:
-        """Write results.json and each finished strategy's test predictions into ``out``."""
+    def save(self, out: str | Path, *, report: bool = True) -> Path:
+        """Write results.json, each finished strategy's test predictions, report.html and summary.md into ``out``."""
         from bertwise.evaluation.runner import write_predictions
 
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         for result in self.results:
-            # results.json is rewritten after every strategy; each predictions file needs writing only once.
+            # results.json is rewritten after every stage; each predictions file needs writing only once.
             key = (str(directory.resolve()), result.name)
             if result.status == "ok" and key not in self._written:
                 write_predictions(directory / f"predictions-{result.name}.csv", self.split, result)
                 self._written.add(key)
+        data = self.to_dict()
         path = directory / "results.json"
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        temporary.replace(path)  # never leave a half-written results.json behind
+        _write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        if report:
+            # Written after results.json, so a failure while drawing can never lose the numbers.
+            from bertwise.report.html import render_html
+            from bertwise.report.markdown import render_markdown
+
+            _write_atomically(directory / "report.html", render_html(data))
+            _write_atomically(directory / "summary.md", render_markdown(data))
         return path
 
 
@@ -91,27 +115,48 @@ def compare(
     device: str = "auto",
     text_col: str = "text",
     label_col: str = "label",
-    test_size: float = 0.2,
+    test_size: float | None = None,
     pooling: str = "auto",
     zero_shot_mode: str = "auto",
     zero_shot_template: str = "This text is about {label}.",
     label_descriptions: Mapping[str, str] | None = None,
+    priority: str = "balanced",
+    seeds: int | None = None,
+    folds: int = 5,
+    cross_validation_below: int = 5000,
+    learning_curve: bool = True,
+    curve_repeats: Mapping[str, int] | None = None,
+    bootstrap_resamples: int = 1000,
+    budget: float | str | None = None,
+    report: bool = True,
     progress: bool = False,
     on_result: Callable[[StrategyResult], None] | None = None,
 ) -> Comparison:
-    """Run the strategies on the same split of ``data`` and recommend one.
+    """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
-    ``data`` is a CSV/TSV/JSONL/Parquet file or a folder with ``train.*`` (and ``test.*``); without a test set a
-    seeded stratified share (``test_size``) is held out. With ``out``, results.json and the test predictions are
-    written there, and rewritten after every strategy so that an interruption loses nothing already computed.
+    ``data`` is a CSV/TSV/JSONL/Parquet file or a folder with ``train.*`` (and ``test.*``). Without a test set, sets
+    under ``cross_validation_below`` rows are cross-validated (``folds``), larger ones hold out 20 %; an explicit
+    ``test_size`` always holds out that share.
+    Fine-tuning runs with ``seeds`` seeds. ``budget`` (seconds or a duration such as "15m") cuts repeats, curve
+    points and then training length to fit, and says what was cut. With ``out``, results.json (and the predictions,
+    report.html and summary.md) are rewritten after every stage, so an interruption loses nothing already computed.
     """
     from bertwise.backbone.device import resolve_device
     from bertwise.backbone.encoder import load_tokenizer, tokenize
     from bertwise.backbone.resolve import resolve_backbone
     from bertwise.data.split import load_split
-    from bertwise.evaluation.runner import machine_description, run_strategy
+    from bertwise.evaluation.budget import Plan, calibrate, estimate, fit_to_budget, parse_duration
+    from bertwise.evaluation.diagnostics import domain_diagnostics
+    from bertwise.evaluation.learning_curve import plan_curve, refit_plan, run_curve
+    from bertwise.evaluation.protocol import choose_protocol
+    from bertwise.evaluation.runner import evaluate_strategy, machine_description
     from bertwise.recommendation import recommend
+    from bertwise.strategies.registry import strategy_tags
 
+    budget_seconds = parse_duration(budget) if isinstance(budget, str) else budget
+    if test_size is not None:
+        cross_validation_below = 0  # the user asked for a hold-out of this size
+    test_size = 0.2 if test_size is None else test_size
     config = CompareConfig(
         strategies=tuple(strategies),
         model=model,
@@ -124,27 +169,239 @@ def compare(
         zero_shot_mode=zero_shot_mode,
         zero_shot_template=zero_shot_template,
         label_descriptions=dict(label_descriptions or {}),
+        priority=priority,
+        seeds=seeds,
+        folds=folds,
+        cross_validation_below=cross_validation_below,
+        learning_curve=learning_curve,
+        curve_repeats=dict(curve_repeats) if curve_repeats is not None else {"probe": 5, "finetune": 3},
+        bootstrap_resamples=bootstrap_resamples,
+        budget_seconds=budget_seconds,
     )
     resolve_device(device)  # an unusable device is an error before any work, not a failure per strategy
-    split = load_split(data, test=test, text_col=text_col, label_col=label_col, test_size=test_size, seed=seed)
+    split = load_split(
+        data,
+        test=test,
+        text_col=text_col,
+        label_col=label_col,
+        test_size=test_size,
+        seed=seed,
+        cross_validation_below=cross_validation_below,
+    )
     backbone = resolve_backbone(model, pooling=pooling)  # type: ignore[arg-type]
     tokenizer = load_tokenizer(backbone.path)
-    truncated = {
-        "train": tokenize(tokenizer, split.train.texts, backbone.max_length).truncated,
-        "test": tokenize(tokenizer, split.test.texts, backbone.max_length).truncated,
-    }
+    truncated = {"train": tokenize(tokenizer, split.train.texts, backbone.max_length).truncated}
+    if split.test_origin != "cross-validation":
+        truncated["test"] = tokenize(tokenizer, split.test.texts, backbone.max_length).truncated
+
+    protocol = choose_protocol(split, config)
+    tags = {name: strategy_tags(name) for name in config.strategies}
+    trained = [name for name in config.strategies if tags[name].uses_labels_for_training]
+    curve = plan_curve(split, protocol, config, trained) if learning_curve and trained else None
+    plan = Plan(strategies=config.strategies, protocol=protocol, curve=curve)
+    calibration = calibrate(split, model, pooling, device, seed)
+    uncut = estimate(plan, split, calibration)
+    if budget_seconds is not None:
+        plan = fit_to_budget(plan, split, calibration, budget_seconds)
+        if plan.curve is not None and plan.protocol.folds[0] != protocol.folds[0]:
+            plan = replace(plan, curve=refit_plan(plan.curve, split, plan.protocol))
+    parts = estimate(plan, split, calibration)
     comparison = Comparison(
-        config=config, split=split, backbone=backbone, truncated=truncated, machine=machine_description()
+        config=config,
+        split=split,
+        backbone=backbone,
+        truncated=truncated,
+        machine=machine_description(),
+        protocol=plan.protocol,
     )
-    for name in config.strategies:
-        result = run_strategy(name, split, config, progress=progress)
-        comparison.results.append(result)
-        comparison.recommendation = recommend(comparison.results, tie_tolerance_points=config.tie_tolerance_points)
-        if out is not None:
-            comparison.save(out)
-        if on_result is not None:
-            on_result(result)
+    comparison.budget = {
+        "limit_seconds": budget_seconds,
+        "estimated_seconds": round(sum(parts.values()), 1),
+        "estimated_seconds_uncut": round(sum(uncut.values()), 1),
+        "estimated_seconds_by_part": {part: round(seconds, 1) for part, seconds in parts.items()},
+        "measured_seconds_by_part": {},
+        "calibration": calibration.to_dict(),
+        "cuts": list(plan.cuts),
+    }
+    finetune_overrides = plan.finetune_overrides()
+
+    with _Progress(parts, enabled=progress) as bar:
+        fold_predictions: dict[str, np.ndarray] = {}
+        for name in config.strategies:
+            started = time.perf_counter()
+            result, per_run_folds = evaluate_strategy(
+                name,
+                split,
+                plan.protocol,
+                config,
+                seed_dependent=tags[name].seed_dependent,
+                overrides=finetune_overrides if name == "finetune" else None,
+                on_fit=bar.fitted(name, fits=_fits(plan, name, tags[name].seed_dependent)),
+            )
+            comparison.budget["measured_seconds_by_part"][name] = round(time.perf_counter() - started, 1)
+            comparison.results.append(result)
+            if per_run_folds:
+                fold_predictions[name] = np.stack([folds_[0].argmax(axis=1) for folds_ in per_run_folds])
+            comparison.paired = paired_differences(comparison.results, split, config)
+            comparison.recommendation = recommend(comparison.results, comparison.paired, priority=priority)
+            if out is not None:
+                comparison.save(out, report=report)
+            if on_result is not None:
+                on_result(result)
+
+        if plan.curve is not None:
+            curve_plan = plan.curve
+            started = time.perf_counter()
+            zero_shot = next(
+                (r for r in comparison.results if r.name == "zero-shot" and r.run_predictions is not None), None
+            )
+            comparison.learning_curve = run_curve(
+                curve_plan,
+                split,
+                plan.protocol,
+                config,
+                full_runs={name: runs for name, runs in fold_predictions.items() if name in curve_plan.strategies},
+                zero_shot_predictions=None if zero_shot is None else zero_shot.run_predictions[0],  # type: ignore[index]
+                overrides={"finetune": finetune_overrides},
+                on_fit=bar.fitted_curve(curve_plan),
+            )
+            comparison.budget["measured_seconds_by_part"]["learning curve"] = round(time.perf_counter() - started, 1)
+
+    finished = {r.name: r.metrics["macro_f1"] for r in comparison.results if r.status == "ok"}
+    trained_scores = [score for name, score in finished.items() if name != "zero-shot"]
+    comparison.diagnostics = domain_diagnostics(
+        tokenizer,
+        list(split.train.texts),
+        zero_shot_macro_f1=finished.get("zero-shot"),
+        best_trained_macro_f1=max(trained_scores) if trained_scores else None,
+    )
+    comparison.recommendation = recommend(
+        comparison.results,
+        comparison.paired,
+        priority=priority,
+        learning_curve=comparison.learning_curve,
+        diagnostics=comparison.diagnostics,
+    )
+    if out is not None:
+        comparison.save(out, report=report)
     return comparison
+
+
+def paired_differences(
+    results: Sequence[StrategyResult], split: DataSplit, config: CompareConfig
+) -> list[dict[str, Any]]:
+    """Every pair of finished strategies, scored on the same test items: a - b in macro-F1 with its interval."""
+    from bertwise.evaluation.protocol import PAIRED_METHOD
+    from bertwise.evaluation.statistics import mcnemar, paired_bootstrap
+
+    finished = [r for r in results if r.status == "ok" and r.run_predictions is not None]
+    index = {label: position for position, label in enumerate(split.classes)}
+    y_true = np.array([index[label] for label in split.test.labels], dtype=np.int64)
+    pairs = []
+    for first, one in enumerate(finished):
+        for other in finished[first + 1 :]:
+            # The higher-scoring strategy comes first, so differences read "a beats b by ...".
+            a, b = (one, other) if one.metrics["macro_f1"] >= other.metrics["macro_f1"] else (other, one)
+            difference = paired_bootstrap(
+                y_true,
+                a.run_predictions,  # type: ignore[arg-type]
+                b.run_predictions,  # type: ignore[arg-type]
+                len(split.classes),
+                metric="macro_f1",
+                resamples=config.bootstrap_resamples,
+                confidence=config.confidence,
+                seed=config.seed,
+            )
+            pairs.append(
+                {
+                    "a": a.name,
+                    "b": b.name,
+                    "metric": "macro_f1",
+                    "difference": round(difference.difference, 4),
+                    "interval": [round(difference.low, 4), round(difference.high, 4)],
+                    "p_value": round(difference.p_value, 4),
+                    "significant": bool(difference.significant),
+                    "mcnemar_p_value": round(
+                        mcnemar(y_true, a.run_predictions[0], b.run_predictions[0]), 4  # type: ignore[index]
+                    ),
+                    "method": PAIRED_METHOD,
+                }
+            )
+    return pairs
+
+
+def _fits(plan: Any, name: str, seed_dependent: bool) -> int:
+    return len(plan.protocol.seeds_for(seed_dependent)) * len(plan.protocol.folds)
+
+
+class _Progress:
+    """One bar for the whole comparison, measured in estimated seconds, so its remaining time covers every part."""
+
+    def __init__(self, parts: dict[str, float], *, enabled: bool) -> None:
+        self.parts = parts
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                TextColumn("remaining"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=max(sum(self.parts.values()), 1.0))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[0].total)
+            self._progress.stop()
+
+    def fitted(self, name: str, *, fits: int) -> Any:
+        share = self.parts.get(name, 0.0) / max(fits, 1)
+        count = [0]
+
+        def advance(strategy: str, seed: int, fold: int, seconds: float) -> None:
+            count[0] += 1
+            if self._progress is not None:
+                self._progress.update(
+                    self._task, advance=share, description=f"{strategy}: fit {count[0]} of {fits}"
+                )
+
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"{name}: fit 1 of {fits}")
+        return advance
+
+    def fitted_curve(self, curve: Any) -> Any:
+        jobs = curve.jobs()
+        per_strategy = {name: sum(1 for job in jobs if job[0] == name) for name in curve.strategies}
+        count = [0]
+
+        def advance(strategy: str, per_class: int, repeat: int, seconds: float) -> None:
+            count[0] += 1
+            if self._progress is not None:
+                share = self.parts.get(f"{strategy} curve", 0.0) / max(per_strategy.get(strategy, 1), 1)
+                self._progress.update(
+                    self._task,
+                    advance=share,
+                    description=f"learning curve: {strategy} at {per_class}/class ({count[0]} of {len(jobs)})",
+                )
+
+        return advance
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)  # never leave a half-written file behind
 
 
 def _describe_part(part: LabeledTexts) -> dict[str, Any]:

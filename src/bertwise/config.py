@@ -8,6 +8,10 @@ from typing import Any
 from bertwise.exceptions import ConfigError
 
 STRATEGY_NAMES = ("zero-shot", "probe", "finetune")
+PRIORITIES = ("accuracy", "balanced", "cost")
+# How many macro-F1 points below the best a strategy may plausibly be and still be chosen for being cheaper, per
+# priority: "accuracy" takes a cheaper strategy only when it is statistically tied with the best.
+PRIORITY_TOLERANCE_POINTS = {"accuracy": 0.0, "balanced": 1.0, "cost": 3.0}
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,20 @@ class CompareConfig:
     zero_shot_mode: str = "auto"
     zero_shot_template: str = "This text is about {label}."
     label_descriptions: dict[str, str] = field(default_factory=dict)
-    # Two strategies whose macro-F1 differ by less than this many points count as tied; the cheaper one is chosen.
-    tie_tolerance_points: float = 0.5
+    # Recommendation: the cheapest strategy not significantly more than the priority's tolerance below the best.
+    priority: str = "balanced"
+    # Runs per strategy whose result depends on the seed (fine-tuning); seed-free strategies run once. None: 3 on a
+    # fixed test set; 1 under cross-validation, whose folds already train with distinct seeds.
+    seeds: int | None = None
+    # Without a test file: k-fold cross-validation below this many rows (every row is tested once), else one
+    # stratified hold-out of ``test_size`` (big enough that test-item sampling error is small).
+    cross_validation_below: int = 5000
+    folds: int = 5
+    learning_curve: bool = True
+    curve_repeats: dict[str, int] = field(default_factory=lambda: {"probe": 5, "finetune": 3})
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    budget_seconds: float | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.strategies if name not in STRATEGY_NAMES]
@@ -46,8 +62,24 @@ class CompareConfig:
             raise ConfigError(f"zero-shot mode must be 'auto', 'nli' or 'embedding'; got {self.zero_shot_mode!r}")
         if "{label}" not in self.zero_shot_template:
             raise ConfigError(f"the zero-shot template must contain '{{label}}'; got {self.zero_shot_template!r}")
-        if self.tie_tolerance_points < 0:
-            raise ConfigError(f"tie tolerance must be >= 0 points; got {self.tie_tolerance_points}")
+        if self.priority not in PRIORITIES:
+            raise ConfigError(f"priority must be one of {', '.join(PRIORITIES)}; got {self.priority!r}")
+        if self.seeds is not None and self.seeds < 1:
+            raise ConfigError(f"seeds must be at least 1; got {self.seeds}")
+        if self.folds < 2:
+            raise ConfigError(f"folds must be at least 2; got {self.folds}")
+        if any(repeats < 1 for repeats in self.curve_repeats.values()):
+            raise ConfigError(f"learning-curve repeats must be at least 1; got {self.curve_repeats}")
+        if self.bootstrap_resamples < 100:
+            raise ConfigError(f"bootstrap resamples must be at least 100; got {self.bootstrap_resamples}")
+        if not 0.5 <= self.confidence < 1:
+            raise ConfigError(f"confidence must be between 0.5 and 1, such as 0.95; got {self.confidence}")
+        if self.budget_seconds is not None and self.budget_seconds <= 0:
+            raise ConfigError(f"the budget must be a positive duration; got {self.budget_seconds} s")
+
+    @property
+    def tolerance_points(self) -> float:
+        return PRIORITY_TOLERANCE_POINTS[self.priority]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,14 +1,19 @@
-"""Pick one strategy from the results, with the reasons in plain words.
+"""Pick one strategy from the measured evidence, with the reasons in plain words and what would change the answer.
 
-The rule: the best test macro-F1 wins, unless a cheaper strategy is within the tie tolerance of it; then the
-cheapest of the tied ones wins. Cheaper means less time to fit, then faster prediction.
+The rule: the cheapest strategy whose macro-F1 is not significantly more than the priority's tolerance below the best
+one. "Significantly" is read from the paired bootstrap: a strategy is out when the whole 95 % interval of its
+difference to the best lies below minus the tolerance. Tolerances (``PRIORITY_TOLERANCE_POINTS``): accuracy 0 points
+(a cheaper strategy only when it is statistically tied with the best), balanced 1 point, cost 3 points. Cheaper means
+less time to fit, then less time per prediction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bertwise.config import PRIORITY_TOLERANCE_POINTS
 from bertwise.evaluation.runner import StrategyResult
 
 
@@ -17,54 +22,176 @@ class Recommendation:
     strategy: str | None
     reasons: tuple[str, ...] = field(default=())
     runner_up: str | None = None
+    priority: str = "balanced"
+    tolerance_points: float = 1.0
+    would_change: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "reasons": list(self.reasons), "runner_up": self.runner_up}
+        return {
+            "strategy": self.strategy,
+            "runner_up": self.runner_up,
+            "priority": self.priority,
+            "tolerance_points": self.tolerance_points,
+            "reasons": list(self.reasons),
+            "would_change": list(self.would_change),
+        }
 
 
-def recommend(results: list[StrategyResult], *, tie_tolerance_points: float = 0.5) -> Recommendation:
+def recommend(
+    results: Sequence[StrategyResult],
+    paired: Sequence[dict[str, Any]],
+    *,
+    priority: str = "balanced",
+    learning_curve: dict[str, Any] | None = None,
+    diagnostics: dict[str, Any] | None = None,
+) -> Recommendation:
+    tolerance = PRIORITY_TOLERANCE_POINTS[priority]
     finished = [result for result in results if result.status == "ok"]
     if not finished:
-        return Recommendation(strategy=None, reasons=("no strategy finished, so there is nothing to recommend",))
-    best = max(finished, key=lambda r: r.metrics["macro_f1"])
-    best_f1 = best.metrics["macro_f1"]
-    tied = [r for r in finished if (best_f1 - r.metrics["macro_f1"]) * 100 <= tie_tolerance_points]
-    chosen = min(tied, key=_cost_key)
-    others = sorted((r for r in finished if r is not chosen), key=lambda r: -r.metrics["macro_f1"])
-    runner_up = others[0] if others else None
-
-    reasons = []
-    if chosen is best:
-        reasons.append(f"{chosen.name} has the best test macro-F1: {_points(best_f1)}")
-    else:
-        reasons.append(
-            f"{chosen.name} scores {_points(chosen.metrics['macro_f1'])} macro-F1, within {tie_tolerance_points:g} "
-            f"points of the best ({best.name}, {_points(best_f1)}), and costs less: fits in "
-            f"{_seconds(chosen.cost['fit_seconds'])} against {_seconds(best.cost['fit_seconds'])}"
+        return Recommendation(
+            strategy=None,
+            reasons=("no strategy finished, so there is nothing to recommend",),
+            priority=priority,
+            tolerance_points=tolerance,
         )
-    for other in others:
-        gap = (chosen.metrics["macro_f1"] - other.metrics["macro_f1"]) * 100
-        if gap > tie_tolerance_points:
-            reasons.append(f"{other.name} is {gap:.1f} points lower ({_points(other.metrics['macro_f1'])})")
-        elif other is not best:
-            ratio = other.cost["fit_seconds"] / max(chosen.cost["fit_seconds"], 1e-3)
+    chosen, best = _choose(finished, paired, tolerance)
+    rest = [result for result in finished if result is not chosen]
+    runner_up = _choose(rest, paired, tolerance)[0] if rest else None
+
+    reasons: list[str] = []
+    if chosen is best:
+        reasons.append(f"{chosen.name} has the best macro-F1: {_score(chosen)}")
+    else:
+        difference = _difference(paired, chosen.name, best.name)
+        reasons.append(
+            f"{chosen.name} scores {_score(chosen)} macro-F1 against {_score(best)} for {best.name}; the difference, "
+            f"{_points(difference['difference'])} points {_interval(difference['interval'])}, is not significantly "
+            f"more than the {tolerance:g}-point tolerance of --priority {priority}, and {chosen.name} costs less: "
+            f"{_cost_comparison(chosen, best)}"
+        )
+    for other in sorted(rest, key=lambda result: -result.metrics["macro_f1"]):
+        if other is best:
+            continue
+        difference = _difference(paired, other.name, chosen.name)
+        gap = -difference["difference"]
+        low, high = (-difference["interval"][1], -difference["interval"][0])
+        if difference["significant"] and gap > 0:
             reasons.append(
-                f"{other.name} is within {tie_tolerance_points:g} points ({_points(other.metrics['macro_f1'])}) "
-                f"but takes {ratio:.1f}x as long to fit"
+                f"{other.name} is {_points(gap)} points lower {_interval([low, high])}, a significant difference "
+                f"({_score(other)})"
             )
-    reasons.append(
-        "one split, one seed: differences of a few points can be noise; "
-        "repeated runs and intervals are not yet measured"
+        elif gap > 0:
+            reasons.append(
+                f"{other.name} is {_points(gap)} points lower {_interval([low, high])}, not significant, but costs "
+                f"more: {_cost_comparison(other, chosen)}"
+            )
+        else:
+            reasons.append(
+                f"{other.name} is {_points(-gap)} points higher {_interval([-high, -low])}, not significantly "
+                f"more than the {tolerance:g}-point tolerance, and costs more: {_cost_comparison(other, chosen)}"
+            )
+    if diagnostics:
+        reasons.extend(line for line in diagnostics.get("summary", [])[:2])
+
+    would_change = _would_change(finished, paired, priority, chosen, learning_curve)
+    return Recommendation(
+        strategy=chosen.name,
+        reasons=tuple(reasons),
+        runner_up=runner_up.name if runner_up else None,
+        priority=priority,
+        tolerance_points=tolerance,
+        would_change=tuple(would_change),
     )
-    return Recommendation(strategy=chosen.name, reasons=tuple(reasons), runner_up=runner_up.name if runner_up else None)
+
+
+def _choose(
+    finished: Sequence[StrategyResult], paired: Sequence[dict[str, Any]], tolerance: float
+) -> tuple[StrategyResult, StrategyResult]:
+    """(chosen, best) under ``tolerance`` points."""
+    best = max(finished, key=lambda result: (result.metrics["macro_f1"], -_cost_key(result)[0]))
+    candidates = [best]
+    for result in finished:
+        if result is best:
+            continue
+        difference = _difference(paired, result.name, best.name)
+        if difference["interval"][1] * 100 >= -tolerance:
+            candidates.append(result)
+    return min(candidates, key=_cost_key), best
+
+
+def _would_change(
+    finished: Sequence[StrategyResult],
+    paired: Sequence[dict[str, Any]],
+    priority: str,
+    chosen: StrategyResult,
+    learning_curve: dict[str, Any] | None,
+) -> list[str]:
+    lines: list[str] = []
+    for other_priority, tolerance in PRIORITY_TOLERANCE_POINTS.items():
+        if other_priority == priority:
+            continue
+        alternative = _choose(finished, paired, tolerance)[0]
+        if alternative is not chosen:
+            lines.append(f"with --priority {other_priority}, {alternative.name} would be chosen")
+    crossover = (learning_curve or {}).get("crossover")
+    full = (learning_curve or {}).get("per_class_points", [None])[-1]
+    if crossover and full:
+        where = crossover.get("per_class")
+        if chosen.name == "probe" and crossover["status"] == "extrapolated" and where:
+            lines.append(
+                f"with about {max(where - full, 1):.0f} more labeled examples per class (about {where:.0f} in all, "
+                f"against {full:g} now), fine-tuning would likely overtake the probe: an extrapolation of the "
+                "fitted learning curves"
+            )
+        elif chosen.name == "probe" and crossover["status"] == "none":
+            lines.append(
+                "more labeled data is unlikely to change this soon: the fitted learning curves do not cross within "
+                "8 times the current data"
+            )
+        elif chosen.name == "finetune" and crossover["status"] == "observed" and where and where > 0:
+            lines.append(
+                f"with fewer than about {where:.0f} labeled examples per class the probe was ahead on the learning "
+                "curve, so a smaller label budget would favour it"
+            )
+    if chosen.name == "zero-shot":
+        lines.append("labeling even a few examples per class may change this: see the learning curve")
+    return lines
+
+
+def _difference(paired: Sequence[dict[str, Any]], a: str, b: str) -> dict[str, Any]:
+    """The paired difference a - b, whichever order it was computed in."""
+    for entry in paired:
+        if entry["a"] == a and entry["b"] == b:
+            return entry
+        if entry["a"] == b and entry["b"] == a:
+            low, high = entry["interval"]
+            return {**entry, "a": a, "b": b, "difference": -entry["difference"], "interval": [-high, -low]}
+    raise KeyError(f"no paired difference between {a} and {b}")
 
 
 def _cost_key(result: StrategyResult) -> tuple[float, float]:
-    return (result.cost["fit_seconds"], -result.cost["predict_texts_per_second"])
+    return (result.cost["fit_seconds"], result.cost.get("predict_ms_per_text", 0.0))
 
 
-def _points(f1: float) -> str:
-    return f"{f1 * 100:.1f}"
+def _cost_comparison(cheaper: StrategyResult, dearer: StrategyResult) -> str:
+    return (
+        f"fits in {_seconds(cheaper.cost['fit_seconds'])} against {_seconds(dearer.cost['fit_seconds'])}, "
+        f"predicts in {cheaper.cost.get('predict_ms_per_text', 0):.2g} ms per text against "
+        f"{dearer.cost.get('predict_ms_per_text', 0):.2g}"
+    )
+
+
+def _score(result: StrategyResult) -> str:
+    low, high = result.metrics_interval.get("macro_f1", [float("nan")] * 2)
+    return f"{result.metrics['macro_f1'] * 100:.1f} {_interval([low, high])}"
+
+
+def _interval(bounds: Sequence[float]) -> str:
+    return f"[{bounds[0] * 100:.1f}, {bounds[1] * 100:.1f}]"
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:.1f}"
 
 
 def _seconds(value: float) -> str:

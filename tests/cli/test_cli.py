@@ -76,27 +76,35 @@ def test_compare_writes_the_documented_schema(toy_csv: Path, tiny_bert: str, tmp
         "--device",
         "cpu",
         "--no-progress",
+        "--no-learning-curve",
+        "--seeds",
+        "1",
     )
     assert result.returncode == 0, result.stderr
-    assert "recommendation" in result.stdout
+    assert "recommendation" in result.stdout and "report.html" in result.stdout
     saved = json.loads((out / "results.json").read_text())
+    assert saved["schema_version"] == 2
     assert [s["name"] for s in saved["strategies"]] == ["zero-shot", "probe", "finetune"]
     for strategy in saved["strategies"]:
         assert strategy["status"] == "ok"
         assert 0.0 <= strategy["metrics"]["accuracy"] <= 1.0
-        assert 0.0 <= strategy["metrics"]["macro_f1"] <= 1.0
-        assert set(strategy["metrics"]["per_class_f1"]) == {"cooking", "sports", "weather"}
+        low, high = strategy["metrics_interval"]["macro_f1"]
+        assert 0.0 <= low <= strategy["metrics"]["macro_f1"] <= high <= 1.0
+        assert set(strategy["per_class"]) == {"cooking", "sports", "weather"}
         for key in ("fit_seconds", "predict_texts_per_second", "peak_memory_mb"):
             assert strategy["cost"][key] > 0 or key == "fit_seconds"
         predictions = (out / strategy["predictions_file"]).read_text().splitlines()
         assert predictions[0].startswith("text,label,prediction,p(cooking)")
         assert len(predictions) == 1 + saved["dataset"]["test"]["rows"]
     assert saved["dataset"]["test"]["origin"] == "held-out"
+    assert saved["protocol"]["scheme"] == "holdout"
     assert saved["dataset"]["train"]["rows"] + saved["dataset"]["test"]["rows"] == 18
     assert saved["dataset"]["classes"] == ["cooking", "sports", "weather"]
     assert saved["model"]["sha256"] and saved["model"]["id"] == tiny_bert
     assert saved["recommendation"]["strategy"] in {"zero-shot", "probe", "finetune"}
     assert saved["recommendation"]["reasons"]
+    assert {"paired", "learning_curve", "diagnostics", "budget"} <= set(saved)
+    assert (out / "report.html").exists() and (out / "summary.md").exists()
 
 
 def test_zero_shot_command_prints_pipeline_shaped_json(tiny_bert: str) -> None:

@@ -48,7 +48,13 @@ def compare(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
     label_col: Annotated[str, typer.Option(help="Column holding the labels.")] = "label",
-    test_size: Annotated[float, typer.Option(help="Share held out as the test set when no test file is given.")] = 0.2,
+    test_size: Annotated[
+        float | None,
+        typer.Option(
+            help="Without a test file: hold out this share as the test set (default: 5-fold cross-validation "
+            "below 5000 rows, else a 0.2 hold-out)."
+        ),
+    ] = None,
     pooling: Annotated[str, typer.Option(help="Embedding pooling: auto (the model's own), mean or cls.")] = "auto",
     zero_shot_mode: Annotated[str, typer.Option(help="auto, nli (needs an NLI checkpoint) or embedding.")] = "auto",
     zero_shot_template: Annotated[
@@ -57,9 +63,27 @@ def compare(
     label_descriptions: Annotated[
         Path | None, typer.Option(help="JSON file mapping labels to descriptions for zero-shot.")
     ] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    priority: Annotated[
+        str,
+        typer.Option(
+            help="accuracy, balanced or cost: how far below the best (0, 1 or 3 macro-F1 points, within its "
+            "interval) a cheaper strategy may be and still be recommended."
+        ),
+    ] = "balanced",
+    seeds: Annotated[
+        int | None,
+        typer.Option(help="Runs of fine-tuning, each with its own seed (default 3; 1 under cross-validation)."),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (used without a test set, under 5000 rows).")] = 5,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Time budget such as 15m or 1h: cuts repeats, curve points, then training length to fit."),
+    ] = None,
+    learning_curve: Annotated[bool, typer.Option(help="Measure learning curves.")] = True,
+    report: Annotated[bool, typer.Option(help="Write report.html and summary.md beside results.json.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar with the time remaining.")] = True,
 ) -> None:
-    """Run the strategies side by side on the same split; print accuracy and cost; recommend one."""
+    """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
 
     from bertwise.comparison import compare as run_compare
@@ -72,9 +96,12 @@ def compare(
 
     def announce(result: Any) -> None:
         if result.status == "ok":
+            low, high = result.metrics_interval["macro_f1"]
             console.print(
-                f"[green]done[/] {result.name}: macro-F1 {result.metrics['macro_f1']:.3f} "
-                f"in {result.cost['fit_seconds']:.1f} s (saved to {out / 'results.json'})"
+                f"[green]done[/] {result.name}: macro-F1 {result.metrics['macro_f1'] * 100:.1f} "
+                f"[{low * 100:.1f}, {high * 100:.1f}]"
+                f" over {len(result.runs)} run(s), {result.cost['total_seconds']:.0f} s "
+                f"(saved to {out / 'results.json'})"
             )
         else:
             console.print(f"[red]failed[/] {result.name}: {result.error}")
@@ -94,11 +121,19 @@ def compare(
         zero_shot_mode=zero_shot_mode,
         zero_shot_template=zero_shot_template,
         label_descriptions=descriptions,
+        priority=priority,
+        seeds=seeds,
+        folds=folds,
+        budget=budget,
+        learning_curve=learning_curve,
+        report=report,
         progress=progress,
         on_result=announce,
     )
     print_comparison(comparison, Console())
     typer.echo(f"results: {out / 'results.json'}")
+    if report:
+        typer.echo(f"report: {out / 'report.html'} (summary: {out / 'summary.md'})")
     failed = [r.name for r in comparison.results if r.status != "ok"]
     if failed:
         raise typer.Exit(code=1)

@@ -58,7 +58,9 @@ class DataSplit:
 
     train: LabeledTexts
     test: LabeledTexts
-    test_origin: str  # "file" (given by the user) or "held-out" (a seeded stratified split of the training file)
+    # "file" (given by the user), "held-out" (a seeded stratified split of the training file) or "cross-validation"
+    # (train and test are the same rows; the evaluation's folds keep each row out of the model that tests it).
+    test_origin: str
     notes: tuple[str, ...] = field(default=())
 
     @property

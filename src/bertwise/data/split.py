@@ -29,11 +29,15 @@ def load_split(
     test_size: float = 0.2,
     seed: int = 0,
     min_train_per_class: int = 2,
+    cross_validation_below: int | None = None,
 ) -> DataSplit:
     """Load training data and a test set.
 
     The test set comes from ``test``, else from ``test.*`` beside ``train.*`` when ``data`` is a folder, else
-    it is held out from the training file by a seeded stratified split of ``test_size``.
+    it is held out from the training file by a seeded stratified split of ``test_size``, unless the file has fewer
+    than ``cross_validation_below`` rows: then every row is both a training and a test row
+    (``test_origin="cross-validation"``), and the evaluation must use folds so that no row is tested by a model
+    that trained on it.
     """
     if not 0 < test_size < 1:
         raise ConfigError(f"test size must be a fraction between 0 and 1 (exclusive), such as 0.2; got {test_size}")
@@ -73,6 +77,13 @@ def load_split(
         return DataSplit(train=train, test=test_data, test_origin="file", notes=tuple(notes))
 
     whole = train
+    if cross_validation_below is not None and len(whole) < cross_validation_below:
+        _check_train_counts(whole, min_train_per_class, after="")
+        notes.append(
+            f"no test file given and {len(whole)} rows (fewer than {cross_validation_below}): every row is tested "
+            "once by stratified k-fold cross-validation"
+        )
+        return DataSplit(train=whole, test=whole, test_origin="cross-validation", notes=tuple(notes))
     train, test_data = _held_out(whole, test_size=test_size, seed=seed)
     notes.append(
         f"no test file given: held out {_percent(test_size)} of {whole.source} "

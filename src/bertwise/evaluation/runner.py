@@ -1,9 +1,11 @@
-"""Run the chosen strategies on one train/test split and collect what each scored and cost."""
+"""Run one strategy under the evaluation protocol: every seed over every fold, then its scores with intervals."""
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,74 @@ from typing import Any
 import numpy as np
 
 from bertwise.config import CompareConfig
-from bertwise.data.dataset import DataSplit
+from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.cost import measure
-from bertwise.evaluation.metrics import classification_metrics
+from bertwise.evaluation.protocol import Protocol
 from bertwise.exceptions import BertwiseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+@dataclass
+class Fit:
+    """One strategy fitted on one training set and applied to one test set."""
+
+    probabilities: np.ndarray  # (test rows, classes), columns in the split's class order
+    fit_seconds: float
+    predict_seconds: float
+    peak_rss_mb: float
+    peak_gpu_mb: float | None
+    params: dict[str, Any]
+    details: dict[str, Any]
+
+
+def fit_predict(
+    name: str,
+    config: CompareConfig,
+    train: LabeledTexts,
+    test_texts: Sequence[str],
+    classes: Sequence[Label],
+    *,
+    seed: int,
+    overrides: dict[str, Any] | None = None,
+    fresh: bool = True,
+    progress: bool = False,
+) -> Fit:
+    """Fit ``name`` on ``train`` and predict ``test_texts``, timing and measuring both.
+
+    ``fresh`` drops remembered embeddings first, so the cost is what the strategy costs when run alone; the
+    learning curve passes False so that every probe point reuses the embeddings computed once.
+    """
+    from bertwise.backbone.encoder import forget_embeddings
+    from bertwise.strategies.registry import build_strategy
+
+    if fresh:
+        forget_embeddings()
+    strategy = build_strategy(name, dataclasses.replace(config, seed=seed), progress=progress)
+    if overrides:
+        strategy.set_params(**overrides)
+    params = {key: _jsonable(value) for key, value in strategy.get_params().items() if key != "progress"}
+    with measure() as fit_cost:
+        strategy.fit(list(train.texts), list(train.labels))
+    with measure() as predict_cost:
+        fitted = strategy.predict_proba(list(test_texts))
+    # A training subset may lack a class; its column stays zero so every fit's columns line up.
+    column = {label: position for position, label in enumerate(classes)}
+    probabilities = np.zeros((len(test_texts), len(classes)))
+    for source, label in enumerate(strategy.classes_.tolist()):
+        probabilities[:, column[label]] = fitted[:, source]
+    peak_gpu = None
+    if fit_cost.peak_gpu_mb is not None and predict_cost.peak_gpu_mb is not None:
+        peak_gpu = max(fit_cost.peak_gpu_mb, predict_cost.peak_gpu_mb)
+    return Fit(
+        probabilities=probabilities,
+        fit_seconds=fit_cost.seconds,
+        predict_seconds=predict_cost.seconds,
+        peak_rss_mb=max(fit_cost.peak_rss_mb, predict_cost.peak_rss_mb),
+        peak_gpu_mb=peak_gpu,
+        params=params,
+        details=_details(strategy),
+    )
 
 
 @dataclass
@@ -26,10 +90,17 @@ class StrategyResult:
     params: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    metrics_interval: dict[str, list[float]] = field(default_factory=dict)
+    per_class: dict[str, dict[str, Any]] = field(default_factory=dict)
+    confusion_matrix: dict[str, Any] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # The first run's predicted labels and probabilities (written to predictions-<name>.csv).
     predictions: np.ndarray | None = field(default=None, repr=False)
     probabilities: np.ndarray | None = field(default=None, repr=False)
+    # Every run's predicted class indices, (runs, test rows): what the paired comparisons resample.
+    run_predictions: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -38,6 +109,10 @@ class StrategyResult:
             "params": self.params,
             "details": self.details,
             "metrics": self.metrics,
+            "metrics_interval": self.metrics_interval,
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion_matrix,
+            "runs": self.runs,
             "cost": self.cost,
         }
         if self.error is not None:
@@ -47,40 +122,148 @@ class StrategyResult:
         return data
 
 
-def run_strategy(name: str, split: DataSplit, config: CompareConfig, *, progress: bool = False) -> StrategyResult:
-    """Fit on the training part, predict the test part, and time and measure both."""
-    from bertwise.backbone.encoder import forget_embeddings
-    from bertwise.strategies.registry import build_strategy
 
-    forget_embeddings()
-    strategy = build_strategy(name, config, progress=progress)
-    params = {key: _jsonable(value) for key, value in strategy.get_params().items() if key != "progress"}
+
+def evaluate_strategy(
+    name: str,
+    split: DataSplit,
+    protocol: Protocol,
+    config: CompareConfig,
+    *,
+    seed_dependent: bool,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = False,
+    on_fit: Callable[[str, int, int, float], None] | None = None,
+) -> tuple[StrategyResult, list[list[np.ndarray]]]:
+    """All runs of one strategy; also each run's per-fold probabilities (the learning curve reuses fold 0's).
+
+    ``on_fit(name, seed, fold, seconds)`` is called after every fit, for progress reporting.
+    """
+    classes = split.classes
+    n_test = len(split.test)
+    seeds = protocol.seeds_for(seed_dependent)
+    run_predictions = np.zeros((len(seeds), n_test), dtype=np.int64)
+    fold_probabilities: list[list[np.ndarray]] = []
+    first_probabilities = np.zeros((n_test, len(classes)))
+    fits: list[Fit] = []
+    runs: list[dict[str, Any]] = []
     try:
-        with measure() as fit_cost:
-            strategy.fit(split.train.texts, split.train.labels)
-        with measure() as predict_cost:
-            probabilities = strategy.predict_proba(split.test.texts)
+        for run, seed in enumerate(seeds):
+            per_fold: list[np.ndarray] = []
+            fit_seconds = 0.0
+            for fold_number, fold in enumerate(protocol.folds):
+                # Each fold of a run gets its own seed, so cross-validation also samples seed variation.
+                fold_seed = seed + 1000 * fold_number
+                fit = fit_predict(
+                    name,
+                    config,
+                    split.train.subset(fold.train_rows),
+                    [split.test.texts[i] for i in fold.test_rows],
+                    classes,
+                    seed=fold_seed,
+                    overrides=overrides,
+                    fresh=not fits,  # only the first fit pays for encoding, and only it is reported as the cost
+                    progress=progress,
+                )
+                fits.append(fit)
+                fit_seconds += fit.fit_seconds
+                per_fold.append(fit.probabilities)
+                rows = list(fold.test_rows)
+                run_predictions[run, rows] = fit.probabilities.argmax(axis=1)
+                if run == 0:
+                    first_probabilities[rows] = fit.probabilities
+                if on_fit is not None:
+                    on_fit(name, seed, fold_number, fit.fit_seconds + fit.predict_seconds)
+            fold_probabilities.append(per_fold)
+            runs.append({"seed": seed, "fit_seconds": round(fit_seconds, 3)})
     except BertwiseError as error:
-        return StrategyResult(name=name, status="failed", params=params, error=str(error))
-    predictions = strategy.classes_[probabilities.argmax(axis=1)]
+        return StrategyResult(name=name, status="failed", error=str(error)), []
+
+    summary = summarize_runs(split.test.labels, run_predictions, classes, config)
+    for record, scores in zip(runs, summary.pop("per_run"), strict=True):
+        record["metrics"] = scores
+    first = fits[0]
     cost: dict[str, Any] = {
-        "fit_seconds": round(fit_cost.seconds, 3),
-        "predict_seconds": round(predict_cost.seconds, 3),
-        "predict_texts_per_second": round(len(split.test) / max(predict_cost.seconds, 1e-9), 1),
-        "peak_memory_mb": round(max(fit_cost.peak_rss_mb, predict_cost.peak_rss_mb), 1),
+        "fit_seconds": round(first.fit_seconds, 3),
+        "predict_seconds": round(first.predict_seconds, 3),
+        "predict_texts_per_second": round(len(protocol.folds[0].test_rows) / max(first.predict_seconds, 1e-9), 1),
+        "predict_ms_per_text": round(1000 * first.predict_seconds / max(len(protocol.folds[0].test_rows), 1), 3),
+        "peak_memory_mb": round(max(fit.peak_rss_mb for fit in fits), 1),
+        "fits": len(fits),
+        "total_seconds": round(sum(fit.fit_seconds + fit.predict_seconds for fit in fits), 3),
     }
-    if fit_cost.peak_gpu_mb is not None and predict_cost.peak_gpu_mb is not None:
-        cost["peak_gpu_memory_mb"] = round(max(fit_cost.peak_gpu_mb, predict_cost.peak_gpu_mb), 1)
-    return StrategyResult(
-        name=name,
-        status="ok",
-        params=params,
-        details=_details(strategy),
-        metrics=classification_metrics(split.test.labels, predictions.tolist(), split.classes),
-        cost=cost,
-        predictions=predictions,
-        probabilities=probabilities,
+    gpu = [fit.peak_gpu_mb for fit in fits if fit.peak_gpu_mb is not None]
+    if gpu:
+        cost["peak_gpu_memory_mb"] = round(max(gpu), 1)
+    class_array = np.array(classes, dtype=object)
+    return (
+        StrategyResult(
+            name=name,
+            status="ok",
+            params=first.params,
+            details=first.details,
+            runs=runs,
+            cost=cost,
+            predictions=class_array[run_predictions[0]],
+            probabilities=first_probabilities,
+            run_predictions=run_predictions,
+            **summary,
+        ),
+        fold_probabilities,
     )
+
+
+def summarize_runs(
+    labels: Sequence[Label], run_predictions: np.ndarray, classes: Sequence[Label], config: CompareConfig
+) -> dict[str, Any]:
+    """Mean metrics with bootstrap intervals, per-class F1 with intervals, and the first run's confusion matrix."""
+    from bertwise.evaluation.statistics import METRICS, bootstrap_metrics, confusion_counts
+
+    index = {label: position for position, label in enumerate(classes)}
+    y_true = np.array([index[label] for label in labels], dtype=np.int64)
+    estimates: Any = bootstrap_metrics(
+        y_true,
+        run_predictions,
+        len(classes),
+        resamples=config.bootstrap_resamples,
+        confidence=config.confidence,
+        seed=config.seed,
+    )
+    metrics = {metric: _round(estimates[metric].mean) for metric in METRICS}
+    intervals = {
+        metric: [_round(estimates[metric].low), _round(estimates[metric].high)]
+        for metric in METRICS
+    }
+    confusion = confusion_counts(y_true, run_predictions[0], len(classes))
+    per_class_f1 = estimates["per_class_f1"]
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    diagonal = np.diag(confusion)
+    per_class = {}
+    for position, label in enumerate(classes):
+        estimate = per_class_f1[position]
+        per_class[str(label)] = {
+            "precision": _round(diagonal[position] / predicted[position]) if predicted[position] else 0.0,
+            "recall": _round(diagonal[position] / support[position]) if support[position] else 0.0,
+            "f1": _round(estimate.mean),
+            "f1_interval": [_round(estimate.low), _round(estimate.high)],
+            "support": int(support[position]),
+        }
+    per_run = [
+        {metric: _round(estimates[metric].per_run[run]) for metric in METRICS}
+        for run in range(run_predictions.shape[0])
+    ]
+    return {
+        "metrics": metrics,
+        "metrics_interval": intervals,
+        "per_class": per_class,
+        "confusion_matrix": {"labels": [str(label) for label in classes], "matrix": confusion.astype(int).tolist()},
+        "per_run": per_run,
+    }
+
+
+def _round(value: Any) -> float:
+    return round(float(value), 4)
 
 
 def _details(strategy: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bertwise.config import CompareConfig
-from bertwise.strategies.base import Strategy
+from bertwise.strategies.base import Strategy, StrategyTags
 
 
 def build_strategy(name: str, config: CompareConfig, *, progress: bool = False) -> Strategy:
@@ -35,3 +35,17 @@ def build_strategy(name: str, config: CompareConfig, *, progress: bool = False) 
 
         return FinetuneClassifier(model=config.model, seed=config.seed, device=config.device, progress=progress)
     raise KeyError(name)
+
+
+def strategy_tags(name: str) -> StrategyTags:
+    """What kind of strategy ``name`` is (trained? seed-dependent?) without building or importing its model code."""
+    known = {
+        "zero-shot": StrategyTags(
+            name="zero-shot", trains_backbone=False, uses_labels_for_training=False, seed_dependent=False
+        ),
+        "probe": StrategyTags(name="probe", trains_backbone=False, uses_labels_for_training=True, seed_dependent=False),
+        "finetune": StrategyTags(
+            name="finetune", trains_backbone=True, uses_labels_for_training=True, seed_dependent=True
+        ),
+    }
+    return known[name]

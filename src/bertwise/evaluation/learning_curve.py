@@ -1,0 +1,265 @@
+"""Learning curves: macro-F1 against labeled examples per class, with intervals, for every trained strategy.
+
+Each point trains on class-balanced subsamples of the first fold's training rows (up to ``n`` rows of each class,
+drawn anew for every repeat) and tests on that fold's test rows, so every point and the zero-shot reference are
+scored on the same items. The last point is the full training set, taken from the main evaluation rather than refit.
+Probe points reuse the embeddings computed once: only the logistic regression is refit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bertwise.config import CompareConfig
+from bertwise.data.dataset import DataSplit, Label, LabeledTexts
+from bertwise.evaluation.protocol import Protocol
+
+# How far beyond the data the fitted curve is drawn, in multiples of the full set's examples per class.
+FORECAST_MULTIPLES = (1.5, 2.0, 4.0, 8.0)
+FIRST_POINT = 8
+
+
+@dataclass(frozen=True)
+class CurvePlan:
+    points: tuple[int, ...]  # examples per class for the subsampled points (the full set is added after)
+    full_per_class: float  # mean examples per class in the full training part
+    repeats: dict[str, int] = field(default_factory=dict)  # strategy -> subsamples per point
+    strategies: tuple[str, ...] = ()
+    # Fewer points for a strategy (a budget thins the expensive fine-tuning curve); others use ``points``.
+    points_by_strategy: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def points_for(self, name: str) -> tuple[int, ...]:
+        return self.points_by_strategy.get(name, self.points)
+
+    def jobs(self) -> list[tuple[str, int, int]]:
+        """(strategy, examples per class, repeat) for every fit the curve needs."""
+        return [
+            (name, point, repeat)
+            for name in self.strategies
+            for point in self.points_for(name)
+            for repeat in range(self.repeats.get(name, 1))
+        ]
+
+
+def plan_curve(split: DataSplit, protocol: Protocol, config: CompareConfig, trained: Sequence[str]) -> CurvePlan:
+    pool = split.train.subset(protocol.folds[0].train_rows)
+    counts = pool.class_counts()
+    full = len(pool) / len(counts)
+    points: list[int] = []
+    point = FIRST_POINT
+    while point < 0.9 * full:  # a point within 10 % of the full set would only repeat it
+        points.append(point)
+        point *= 2
+    if len(points) < 2:
+        # Small sets still get a curve: start lower rather than draw a single point.
+        points = [p for p in (2, 4) if p < 0.9 * full] + points
+    return CurvePlan(
+        points=tuple(points),
+        full_per_class=round(full, 1),
+        repeats={name: config.curve_repeats.get(name, 1) for name in trained},
+        strategies=tuple(trained),
+    )
+
+
+def balanced_subsample(pool: LabeledTexts, per_class: int, seed: int) -> list[int]:
+    """Up to ``per_class`` rows of every class, drawn without replacement; file order kept."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[Label, list[int]] = {}
+    for row, label in enumerate(pool.labels):
+        by_class.setdefault(label, []).append(row)
+    chosen: list[int] = []
+    for label in pool.classes:
+        rows = by_class[label]
+        take = min(per_class, len(rows))
+        chosen.extend(int(row) for row in rng.choice(rows, size=take, replace=False))
+    return sorted(chosen)
+
+
+def run_curve(
+    plan: CurvePlan,
+    split: DataSplit,
+    protocol: Protocol,
+    config: CompareConfig,
+    *,
+    full_runs: dict[str, np.ndarray],
+    zero_shot_predictions: np.ndarray | None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    progress: bool = False,
+    on_fit: Callable[[str, int, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """The ``learning_curve`` part of results.json.
+
+    ``full_runs[name]`` holds the main evaluation's predicted class indices on the first fold's test rows, one row
+    per run: the curve's last point. ``zero_shot_predictions`` are zero-shot's predicted indices on all test rows.
+    """
+    from bertwise.evaluation.runner import fit_predict
+    from bertwise.evaluation.statistics import bootstrap_metrics, crossover, fit_learning_curve
+    from bertwise.exceptions import BertwiseError
+
+    classes = split.classes
+    index = {label: position for position, label in enumerate(classes)}
+    fold = protocol.folds[0]
+    pool = split.train.subset(fold.train_rows)
+    test_rows = list(fold.test_rows)
+    test_texts = [split.test.texts[i] for i in test_rows]
+    y_true = np.array([index[split.test.labels[i]] for i in test_rows], dtype=np.int64)
+
+    def summarize(per_class: float, train_rows: int, runs: np.ndarray) -> dict[str, Any]:
+        estimates: Any = bootstrap_metrics(
+            y_true, runs, len(classes), resamples=config.bootstrap_resamples, confidence=config.confidence,
+            seed=config.seed,
+        )
+        return {
+            "per_class": per_class,
+            "train_rows": train_rows,
+            "runs": int(runs.shape[0]),
+            "macro_f1": round(estimates["macro_f1"].mean, 4),
+            "interval": [round(estimates["macro_f1"].low, 4), round(estimates["macro_f1"].high, 4)],
+            "accuracy": round(estimates["accuracy"].mean, 4),
+            "accuracy_interval": [round(estimates["accuracy"].low, 4), round(estimates["accuracy"].high, 4)],
+            "per_class_f1": {
+                str(label): round(estimates["per_class_f1"][position].mean, 4)
+                for position, label in enumerate(classes)
+            },
+            "per_run_macro_f1": [round(value, 4) for value in estimates["macro_f1"].per_run],
+        }
+
+    curves: dict[str, list[dict[str, Any]]] = {}
+    failed: dict[str, str] = {}
+    for name in plan.strategies:
+        points: list[dict[str, Any]] = []
+        try:
+            for per_class in plan.points_for(name):
+                runs = []
+                train_rows = 0
+                for repeat in range(plan.repeats.get(name, 1)):
+                    rows = balanced_subsample(pool, per_class, seed=config.seed + 7919 * repeat + per_class)
+                    train_rows = len(rows)
+                    fit = fit_predict(
+                        name,
+                        config,
+                        pool.subset(rows),
+                        test_texts,
+                        classes,
+                        seed=config.seed + repeat,
+                        overrides=(overrides or {}).get(name),
+                        fresh=False,
+                        progress=False,
+                    )
+                    runs.append(fit.probabilities.argmax(axis=1))
+                    if on_fit is not None:
+                        on_fit(name, per_class, repeat, fit.fit_seconds + fit.predict_seconds)
+                points.append(summarize(per_class, train_rows, np.stack(runs)))
+        except BertwiseError as error:
+            failed[name] = str(error)
+        if name in full_runs:
+            points.append(summarize(plan.full_per_class, len(pool), full_runs[name]))
+        curves[name] = points
+
+    reference: dict[str, Any] = {}
+    if zero_shot_predictions is not None:
+        zero = summarize(0, 0, zero_shot_predictions[test_rows][None, :])
+        reference["zero-shot"] = {"macro_f1": zero["macro_f1"], "interval": zero["interval"]}
+
+    forecast_at = [plan.full_per_class * multiple for multiple in FORECAST_MULTIPLES]
+    fits: dict[str, Any] = {}
+    forecasts: dict[str, Any] = {}
+    for name, points in curves.items():
+        forecast = None
+        if len(points) >= 3:
+            forecast = fit_learning_curve(
+                [point["per_class"] for point in points],
+                [point["per_run_macro_f1"] for point in points],
+                forecast_at=forecast_at,
+                seed=config.seed,
+            )
+        forecasts[name] = forecast
+        fits[name] = None if forecast is None else _describe_fit(forecast)
+
+    result: dict[str, Any] = {
+        "per_class_points": [*plan.points, plan.full_per_class],
+        "test_rows": len(test_rows),
+        "repeats": dict(plan.repeats),
+        "reference": reference,
+        "strategies": curves,
+        "fit": fits,
+        "crossover": _crossover(curves, forecasts, plan, crossover),
+    }
+    if failed:
+        result["failed"] = failed
+    return result
+
+
+def _describe_fit(forecast: Any) -> dict[str, Any]:
+    return {
+        "form": "macro_f1 = a - b * n^(-c), n = examples per class",
+        "params": {"a": round(forecast.fit.a, 4), "b": round(forecast.fit.b, 4), "c": round(forecast.fit.c, 4)},
+        "extrapolation": [
+            {"per_class": round(n, 1), "macro_f1": round(mean, 4), "interval": [round(low, 4), round(high, 4)]}
+            for n, mean, low, high in zip(
+                forecast.per_class, forecast.mean, forecast.low, forecast.high, strict=True
+            )
+        ],
+    }
+
+
+def _crossover(
+    curves: dict[str, list[dict[str, Any]]], forecasts: dict[str, Any], plan: CurvePlan, crossover: Any
+) -> dict[str, Any] | None:
+    if "finetune" not in curves or "probe" not in curves:
+        return None
+    tuned = {point["per_class"]: point["macro_f1"] for point in curves["finetune"]}
+    probed = {point["per_class"]: point["macro_f1"] for point in curves["probe"]}
+    shared = sorted(set(tuned) & set(probed))
+    if not shared:
+        return None
+    horizon = plan.full_per_class * FORECAST_MULTIPLES[-1]
+    status, where = crossover(
+        shared,
+        [tuned[n] for n in shared],
+        [probed[n] for n in shared],
+        forecasts.get("finetune"),
+        forecasts.get("probe"),
+        search_up_to=horizon,
+    )
+    if status == "observed" and where is not None and where <= shared[0]:
+        text = f"fine-tuning scores above the probe from the first measured point ({shared[0]:g} examples per class)"
+    elif status == "observed" and where is not None:
+        text = f"fine-tuning overtakes the probe at about {where:.0f} examples per class (measured)"
+    elif status == "extrapolated" and where is not None:
+        text = (
+            f"fine-tuning would overtake the probe at about {where:.0f} examples per class "
+            f"(an extrapolation of the fitted curves; the data has {plan.full_per_class:g})"
+        )
+    elif status == "none":
+        text = f"the fitted curves do not cross before {horizon:.0f} examples per class: the probe stays ahead"
+    else:
+        text = "too few curve points to say where fine-tuning would overtake the probe"
+    return {
+        "a": "finetune",
+        "b": "probe",
+        "status": status,
+        "per_class": None if where is None else round(float(where), 1),
+        "text": text,
+    }
+
+
+def refit_plan(plan: CurvePlan, split: DataSplit, protocol: Protocol) -> CurvePlan:
+    """The same plan on a protocol whose first fold changed (a budget cut the folds): new full size, points within."""
+    pool = split.train.subset(protocol.folds[0].train_rows)
+    full = len(pool) / len(pool.class_counts())
+    keep = tuple(point for point in plan.points if point < 0.9 * full)
+    by_strategy = {
+        name: tuple(point for point in points if point < 0.9 * full) for name, points in plan.points_by_strategy.items()
+    }
+    return CurvePlan(
+        points=keep,
+        full_per_class=round(full, 1),
+        repeats=plan.repeats,
+        strategies=plan.strategies,
+        points_by_strategy=by_strategy,
+    )

@@ -1,0 +1,125 @@
+"""Evaluation protocol, learning-curve planning and budget cuts: pure planning, no model is trained here."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertwise.config import CompareConfig
+from bertwise.data.dataset import DataSplit, LabeledTexts
+from bertwise.evaluation.budget import Calibration, Plan, estimate, finetune_steps, fit_to_budget, parse_duration
+from bertwise.evaluation.learning_curve import balanced_subsample, plan_curve
+from bertwise.evaluation.protocol import choose_protocol
+from bertwise.exceptions import ConfigError
+
+
+def labeled(per_class: dict[str, int]) -> LabeledTexts:
+    texts, labels = [], []
+    for label, count in per_class.items():
+        texts += [f"{label} text number {i}" for i in range(count)]
+        labels += [label] * count
+    return LabeledTexts(tuple(texts), tuple(labels), source="memory.csv")
+
+
+def cross_validated(per_class: dict[str, int]) -> DataSplit:
+    data = labeled(per_class)
+    return DataSplit(train=data, test=data, test_origin="cross-validation")
+
+
+def test_cross_validation_tests_every_row_exactly_once_and_never_trains_on_it() -> None:
+    split = cross_validated({"a": 30, "b": 12, "c": 7})
+    protocol = choose_protocol(split, CompareConfig())
+    assert protocol.scheme == "cross-validation" and len(protocol.folds) == 5
+    tested = sorted(row for fold in protocol.folds for row in fold.test_rows)
+    assert tested == list(range(len(split.test)))
+    for fold in protocol.folds:
+        assert not set(fold.train_rows) & set(fold.test_rows)
+        assert {split.train.labels[i] for i in fold.test_rows} == {"a", "b", "c"}  # stratified
+    assert protocol.seeds == (0,)  # folds already train with distinct seeds
+    assert "tests every row once" in protocol.why
+
+
+def test_folds_shrink_to_the_smallest_class_and_a_fixed_test_set_gets_three_seeds() -> None:
+    assert len(choose_protocol(cross_validated({"a": 30, "b": 3}), CompareConfig()).folds) == 3
+    data = labeled({"a": 10, "b": 10})
+    fixed = choose_protocol(DataSplit(train=data, test=data, test_origin="file"), CompareConfig(seed=7))
+    assert fixed.scheme == "fixed-test" and len(fixed.folds) == 1 and fixed.seeds == (7, 8, 9)
+    assert fixed.seeds_for(seed_dependent=False) == (7,)
+
+
+def test_curve_points_double_from_eight_and_stop_before_the_full_set() -> None:
+    split = cross_validated({"a": 100, "b": 100})  # 80 per class in the first fold's training part
+    protocol = choose_protocol(split, CompareConfig())
+    plan = plan_curve(split, protocol, CompareConfig(), ["probe", "finetune"])
+    assert plan.points == (8, 16, 32, 64)
+    assert plan.full_per_class == 80.0
+    assert plan.repeats == {"probe": 5, "finetune": 3}
+    assert len(plan.jobs()) == 4 * 5 + 4 * 3
+    small = plan_curve(cross_validated({"a": 10, "b": 10}), choose_protocol(cross_validated({"a": 10, "b": 10}),
+                       CompareConfig()), CompareConfig(), ["probe"])
+    assert small.points == (2, 4)  # 8 per class in the fold: lower points rather than a single one
+
+
+def test_balanced_subsample_takes_up_to_n_of_each_class_deterministically() -> None:
+    pool = labeled({"a": 20, "b": 5})
+    rows = balanced_subsample(pool, 8, seed=3)
+    labels = [pool.labels[i] for i in rows]
+    assert labels.count("a") == 8 and labels.count("b") == 5
+    assert rows == balanced_subsample(pool, 8, seed=3)
+    assert rows != balanced_subsample(pool, 8, seed=4)
+
+
+def test_finetune_steps_mirror_the_classifier_schedule() -> None:
+    assert finetune_steps(1000) == 29 * 14  # 900 training rows: 29 steps an epoch, 14 epochs reach 400 steps
+    assert finetune_steps(40) == 2 * 20  # tiny sets stop at 20 epochs
+    assert finetune_steps(100_000) == 2813 * 5  # large sets train 5 epochs
+    assert finetune_steps(1000, scale=0.5) < finetune_steps(1000)
+
+
+CALIBRATION = Calibration(encode_texts_per_second=300.0, train_examples_per_second=75.0, probe_seconds_per_row=1e-4)
+
+
+def plan_for(split: DataSplit, config: CompareConfig) -> Plan:
+    protocol = choose_protocol(split, config)
+    curve = plan_curve(split, protocol, config, ["probe", "finetune"])
+    return Plan(strategies=("zero-shot", "probe", "finetune"), protocol=protocol, curve=curve)
+
+
+def test_a_budget_cuts_the_cheapest_evidence_first_and_says_so() -> None:
+    data = labeled({label: 60 for label in "abcde"})
+    split = DataSplit(train=data, test=labeled({label: 20 for label in "abcde"}), test_origin="file")
+    plan = plan_for(split, CompareConfig())
+    full = sum(estimate(plan, split, CALIBRATION).values())
+    generous = fit_to_budget(plan, split, CALIBRATION, full * 2)
+    assert generous.cuts == ()
+    tight = fit_to_budget(plan, split, CALIBRATION, full * 0.6)
+    # Curve repeats go first; the main comparison loses one seed only when that is not enough, and keeps two.
+    assert tight.cuts == (
+        "finetune learning-curve repeats 3 -> 1",
+        "probe learning-curve repeats 5 -> 3",
+        "finetune seeds 3 -> 2",
+    )
+    assert sum(estimate(tight, split, CALIBRATION).values()) <= full * 0.6
+    assert tight.protocol.seeds == (0, 1) and tight.finetune_scale == 1.0
+
+
+def test_an_impossible_budget_shortens_training_and_still_says_it_is_over() -> None:
+    data = labeled({label: 60 for label in "abcde"})
+    split = DataSplit(train=data, test=labeled({label: 20 for label in "abcde"}), test_origin="file")
+    plan = fit_to_budget(plan_for(split, CompareConfig()), split, CALIBRATION, 1.0)
+    assert plan.protocol.seeds == (0,)
+    assert plan.curve is not None and "finetune" not in plan.curve.strategies
+    assert plan.finetune_scale == 0.25
+    assert plan.finetune_overrides() == {"min_steps": 100, "max_epochs": 5, "min_epochs": 1}
+    assert "shortened to 25%" in plan.cuts[-2]
+    assert "over the 1 s budget; it runs anyway" in plan.cuts[-1]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("90s", 90), ("1h30m", 5400), ("600", 600), ("2h", 7200)])
+def test_budget_durations_are_read_like_people_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["fifteen minutes", "15x", "0", "-5m", ""])
+def test_unreadable_budgets_are_refused_with_an_example(text: str) -> None:
+    with pytest.raises(ConfigError, match="duration|positive"):
+        parse_duration(text)
