@@ -59,7 +59,8 @@ def _write_tiny_bert(directory: Path, *, id2label: dict[int, str] | None = None,
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
     # transformers 5 ignores vocab_file= here (the tokenizer would know only the special tokens): pass the vocab.
-    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True, model_max_length=64)
+    ids = {token: i for i, token in enumerate(vocab)}
+    tokenizer = BertTokenizer(vocab=ids, do_lower_case=True, model_max_length=64)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,

@@ -243,7 +243,9 @@ def compare(
             if per_run_folds:
                 fold_predictions[name] = np.stack([folds_[0].argmax(axis=1) for folds_ in per_run_folds])
             comparison.paired = paired_differences(comparison.results, split, config)
-            comparison.recommendation = recommend(comparison.results, comparison.paired, priority=priority)
+            comparison.recommendation = recommend(
+                comparison.results, comparison.paired, priority=priority, budget_cuts=plan.cuts
+            )
             if out is not None:
                 comparison.save(out, report=report)
             if on_result is not None:
@@ -281,6 +283,7 @@ def compare(
         priority=priority,
         learning_curve=comparison.learning_curve,
         diagnostics=comparison.diagnostics,
+        budget_cuts=plan.cuts,
     )
     if out is not None:
         comparison.save(out, report=report)

@@ -15,6 +15,7 @@ from typing import Any
 
 from bertwise.config import PRIORITY_TOLERANCE_POINTS
 from bertwise.evaluation.runner import StrategyResult
+from bertwise.formatting import duration
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def recommend(
     priority: str = "balanced",
     learning_curve: dict[str, Any] | None = None,
     diagnostics: dict[str, Any] | None = None,
+    budget_cuts: Sequence[str] = (),
 ) -> Recommendation:
     tolerance = PRIORITY_TOLERANCE_POINTS[priority]
     finished = [result for result in results if result.status == "ok"]
@@ -92,6 +94,13 @@ def recommend(
             )
     if diagnostics:
         reasons.extend(line for line in diagnostics.get("summary", [])[:2])
+    shortened = [cut for cut in budget_cuts if cut.startswith("fine-tuning shortened")]
+    if shortened and chosen.name != "finetune" and any(r.name == "finetune" for r in finished):
+        cut = shortened[0].split(":")[0].replace("fine-tuning shortened", "the budget shortened fine-tuning")
+        reasons.append(
+            f"caution: {cut}, so its score understates what full training reaches; rerun with a larger --budget "
+            "before ruling it out"
+        )
 
     would_change = _would_change(finished, paired, priority, chosen, learning_curve)
     return Recommendation(
@@ -175,7 +184,7 @@ def _cost_key(result: StrategyResult) -> tuple[float, float]:
 
 def _cost_comparison(cheaper: StrategyResult, dearer: StrategyResult) -> str:
     return (
-        f"fits in {_seconds(cheaper.cost['fit_seconds'])} against {_seconds(dearer.cost['fit_seconds'])}, "
+        f"fits in {duration(cheaper.cost['fit_seconds'])} against {duration(dearer.cost['fit_seconds'])}, "
         f"predicts in {cheaper.cost.get('predict_ms_per_text', 0):.2g} ms per text against "
         f"{dearer.cost.get('predict_ms_per_text', 0):.2g}"
     )
@@ -194,5 +203,3 @@ def _points(value: float) -> str:
     return f"{value * 100:.1f}"
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"

@@ -111,7 +111,7 @@ def test_an_impossible_budget_shortens_training_and_still_says_it_is_over() -> N
     assert plan.finetune_scale == 0.25
     assert plan.finetune_overrides() == {"min_steps": 100, "max_epochs": 5, "min_epochs": 1}
     assert "shortened to 25%" in plan.cuts[-2]
-    assert "over the 1 s budget; it runs anyway" in plan.cuts[-1]
+    assert "over the 1.0 s budget; it runs anyway" in plan.cuts[-1]
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("90s", 90), ("1h30m", 5400), ("600", 600), ("2h", 7200)])

@@ -98,3 +98,14 @@ def test_failed_strategies_are_ignored_and_nothing_finished_means_no_choice() ->
     assert recommend(only_zero_shot, []).strategy == "zero-shot"
     nothing = recommend([result("probe", 0.0, 1, status="failed")], [])
     assert nothing.strategy is None and nothing.reasons
+
+
+def test_a_budget_that_shortened_fine_tuning_is_a_caution_when_fine_tuning_loses() -> None:
+    cuts = ["fine-tuning shortened to 25% of its planned steps: its score may understate what full training reaches"]
+    results = [result("probe", 0.90, 5), result("finetune", 0.80, 30)]
+    choice = recommend(results, [pair("probe", "finetune", 0.1, 0.07, 0.13)], budget_cuts=cuts)
+    assert choice.strategy == "probe"
+    assert choice.reasons[-1].startswith(
+        "caution: the budget shortened fine-tuning to 25% of its planned steps, so its score understates"
+    )
+    assert not any("caution" in reason for reason in recommend(THREE, THREE_PAIRED, budget_cuts=cuts).reasons)

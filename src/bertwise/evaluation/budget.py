@@ -19,6 +19,7 @@ import numpy as np
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol
+from bertwise.formatting import duration
 
 TRAIN_TO_ENCODE_RATIO = 0.25
 LOAD_SECONDS = 2.0  # loading weights and the tokenizer, per fit
@@ -227,7 +228,7 @@ def fit_to_budget(plan: Plan, split: DataSplit, calibration: Calibration, limit:
             current,
             cuts=(
                 *current.cuts,
-                f"even this plan is estimated at {_duration(total(current))}, over the {_duration(limit)} budget; "
+                f"even this plan is estimated at {duration(total(current))}, over the {duration(limit)} budget; "
                 "it runs anyway",
             ),
         )
@@ -261,14 +262,6 @@ def _refold(protocol: Protocol, split: DataSplit, folds: int) -> Protocol:
     from bertwise.evaluation.protocol import _stratified_folds
 
     return replace(protocol, folds=_stratified_folds(split, folds, protocol.seeds[0]))
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def parse_duration(text: str) -> float:

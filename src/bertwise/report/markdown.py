@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bertwise.formatting import duration
 from bertwise.report.plots import as_interval, as_number
 
 # CommonMark lets a backslash escape any ASCII punctuation; these are the ones that would change the rendering
@@ -306,15 +307,7 @@ def _int(value: Any) -> str:
 
 def _duration(value: Any) -> str:
     seconds = as_number(value)
-    if seconds is None:
-        return "–"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    return "–" if seconds is None else duration(seconds)
 
 
 def _p_value(value: Any) -> str:
