@@ -131,6 +131,7 @@ def compare(
     report: bool = True,
     progress: bool = False,
     on_result: Callable[[StrategyResult], None] | None = None,
+    console: Any = None,
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
@@ -225,7 +226,7 @@ def compare(
     }
     finetune_overrides = plan.finetune_overrides()
 
-    with _Progress(parts, enabled=progress) as bar:
+    with _Progress(parts, enabled=progress, console=console) as bar:
         fold_predictions: dict[str, np.ndarray] = {}
         for name in config.strategies:
             started = time.perf_counter()
@@ -340,14 +341,16 @@ def _fits(plan: Any, name: str, seed_dependent: bool) -> int:
 class _Progress:
     """One bar for the whole comparison, measured in estimated seconds, so its remaining time covers every part."""
 
-    def __init__(self, parts: dict[str, float], *, enabled: bool) -> None:
+    def __init__(self, parts: dict[str, float], *, enabled: bool, console: Any = None) -> None:
         self.parts = parts
         self.enabled = enabled
+        self.console = console
         self._progress: Any = None
         self._task: Any = None
 
     def __enter__(self) -> _Progress:
         if self.enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self._progress = Progress(
@@ -357,6 +360,8 @@ class _Progress:
                 TimeElapsedColumn(),
                 TextColumn("remaining"),
                 TimeRemainingColumn(),
+                # stdout stays clean for the results table; the caller's console keeps its prints above the bar.
+                console=self.console or Console(stderr=True),
                 transient=False,
             )
             self._progress.start()

@@ -129,6 +129,7 @@ def compare(
         report=report,
         progress=progress,
         on_result=announce,
+        console=console,
     )
     print_comparison(comparison, Console())
     typer.echo(f"results: {out / 'results.json'}")
