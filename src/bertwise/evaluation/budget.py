@@ -100,6 +100,7 @@ def _probe_seconds_per_row(features: np.ndarray, labels: list[Any], n_classes: i
     times one pass over the grid on all rows. Multinomial regression costs about linearly in rows and classes.
     """
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     from bertwise.strategies.probe import DEFAULT_CS
 
@@ -109,8 +110,9 @@ def _probe_seconds_per_row(features: np.ndarray, labels: list[Any], n_classes: i
         return 1e-4
     model = LogisticRegression(max_iter=2000, warm_start=True)
     start = time.perf_counter()
-    for c in sorted(DEFAULT_CS):
-        model.set_params(C=c).fit(features, targets)
+    with threadpool_limits(limits=1, user_api="blas"):  # as the probe fits
+        for c in sorted(DEFAULT_CS):
+            model.set_params(C=c).fit(features, targets)
     grid_seconds = time.perf_counter() - start
     return 4.3 * grid_seconds / len(targets) * max(1.0, n_classes / len(codes))
 
