@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 
 STRATEGIES_HELP = "Strategies to run, comma-separated: zero-shot, probe, finetune."
+OUT_HELP = "Folder for results.json, report.html, summary.md and the test predictions."
+SEED_HELP = "Seed for the split, the folds, the subsamples and training (further seeds count up from it)."
 MODEL_HELP = "Backbone: a local model directory or a Hugging Face Hub id (default: the embedded all-MiniLM-L6-v2)."
 
 
@@ -38,13 +40,11 @@ def _root(
 @app.command()
 def compare(
     data: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file, or a folder with train.* and test.*.")],
-    test: Annotated[Path | None, typer.Option(help="Test file; without one, a stratified share is held out.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Test file; without one, see --test-size.")] = None,
     strategies: Annotated[str, typer.Option(help=STRATEGIES_HELP)] = "zero-shot,probe,finetune",
     model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
-    out: Annotated[Path, typer.Option(help="Folder for results.json and the test predictions.")] = Path(
-        "bertwise-results"
-    ),
-    seed: Annotated[int, typer.Option(help="Seed for the held-out split, the folds and training.")] = 0,
+    out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("bertwise-results"),
+    seed: Annotated[int, typer.Option(help=SEED_HELP)] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
     label_col: Annotated[str, typer.Option(help="Column holding the labels.")] = "label",

@@ -21,7 +21,9 @@ from bertwise.evaluation.protocol import Protocol
 from bertwise.formatting import duration
 
 LOAD_SECONDS = 2.0  # loading weights and the tokenizer, per fit
-CALIBRATION_TEXTS = 64  # texts per timed chunk
+# Texts per timed chunk: enough that length-sorted batches pad as little as in a real run (chunks of 64 measured
+# 1.6x slower than encoding 1,500 texts at once on BANKING77).
+CALIBRATION_TEXTS = 256
 CALIBRATION_SECONDS = 1.0
 CALIBRATION_MAX_TEXTS = 1024
 CALIBRATION_TRAIN_STEPS = 3
@@ -115,25 +117,29 @@ def _train_examples_per_second(texts: list[str], n_classes: int, model: str | No
         ).to(target)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-5)
     batch = int(FINETUNE_DEFAULTS["batch_size"])
-    ids = tokenize(tokenizer, texts[: batch * CALIBRATION_TRAIN_STEPS], backbone.max_length).input_ids
+    ids = sorted(tokenize(tokenizer, texts[: batch * CALIBRATION_TRAIN_STEPS], backbone.max_length).input_ids, key=len)
+    # Training groups texts of similar length into a batch, so time short, middle and long batches as an epoch has.
+    # Each is run once untimed first: the first step at a new shape pays for kernel set-up (12x slower on CPU), and a
+    # real epoch meets the same few shapes again and again.
+    batches = [ids[first : first + batch] for first in range(0, len(ids), batch)]
     generator = torch.Generator().manual_seed(seed)
     network.train()
     timed = 0.0
     examples = 0
-    for step, first in enumerate(range(0, len(ids), batch)):
-        chunk = ids[first : first + batch]
-        inputs = pad_batch(chunk, tokenizer.pad_token_id or 0, target)
-        targets = torch.randint(0, n_classes, (len(chunk),), generator=generator).to(target)
-        start = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(network(**inputs).logits.float(), targets)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if target.type == "cuda":
-            torch.cuda.synchronize()
-        if step > 0:
-            timed += time.perf_counter() - start
-            examples += len(chunk)
+    for timing in (False, True):
+        for chunk in batches:
+            inputs = pad_batch(chunk, tokenizer.pad_token_id or 0, target)
+            targets = torch.randint(0, n_classes, (len(chunk),), generator=generator).to(target)
+            start = time.perf_counter()
+            loss = torch.nn.functional.cross_entropy(network(**inputs).logits.float(), targets)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if target.type == "cuda":
+                torch.cuda.synchronize()
+            if timing:
+                timed += time.perf_counter() - start
+                examples += len(chunk)
     del network, optimizer
     if examples == 0:
         return 1.0
