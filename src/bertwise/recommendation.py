@@ -77,7 +77,12 @@ def recommend(
         difference = _difference(paired, other.name, chosen.name)
         gap = -difference["difference"]
         low, high = (-difference["interval"][1], -difference["interval"][0])
-        if difference["significant"] and gap > 0:
+        if abs(gap) < 0.0005:  # equal to the displayed precision
+            reasons.append(
+                f"{other.name} scores the same ({_score(other)}, difference {_interval(difference['interval'])}) "
+                f"and costs more: {_cost_comparison(other, chosen)}"
+            )
+        elif difference["significant"] and gap > 0:
             reasons.append(
                 f"{other.name} is {_points(gap)} points lower {_interval([low, high])}, a significant difference "
                 f"({_score(other)})"
@@ -146,7 +151,16 @@ def _would_change(
     full = (learning_curve or {}).get("per_class_points", [None])[-1]
     if crossover and full:
         where = crossover.get("per_class")
-        if chosen.name == "probe" and crossover["status"] == "extrapolated" and where:
+        doubled = _forecast_at(learning_curve or {}, 2 * full)
+        if chosen.name == "probe" and crossover["status"] == "extrapolated" and where and where <= 1.1 * full:
+            line = "with more labeled data, fine-tuning would likely edge ahead of the probe"
+            if doubled:
+                line += (
+                    f": at {2 * full:g} examples per class the fitted curves give {doubled['finetune'] * 100:.1f} "
+                    f"against {doubled['probe'] * 100:.1f} (an extrapolation)"
+                )
+            lines.append(line)
+        elif chosen.name == "probe" and crossover["status"] == "extrapolated" and where:
             lines.append(
                 f"with about {max(where - full, 1):.0f} more labeled examples per class (about {where:.0f} in all, "
                 f"against {full:g} now), fine-tuning would likely overtake the probe: an extrapolation of the "
@@ -165,6 +179,18 @@ def _would_change(
     if chosen.name == "zero-shot":
         lines.append("labeling even a few examples per class may change this: see the learning curve")
     return lines
+
+
+def _forecast_at(learning_curve: dict[str, Any], per_class: float) -> dict[str, float] | None:
+    """Each fitted curve's extrapolated macro-F1 at ``per_class``, when both finetune and probe have one there."""
+    values: dict[str, float] = {}
+    for name in ("finetune", "probe"):
+        fit = (learning_curve.get("fit") or {}).get(name)
+        points = [point for point in (fit or {}).get("extrapolation", []) if abs(point["per_class"] - per_class) < 0.5]
+        if not points:
+            return None
+        values[name] = points[0]["macro_f1"]
+    return values
 
 
 def _difference(paired: Sequence[dict[str, Any]], a: str, b: str) -> dict[str, Any]:

@@ -109,3 +109,26 @@ def test_a_budget_that_shortened_fine_tuning_is_a_caution_when_fine_tuning_loses
         "caution: the budget shortened fine-tuning to 25% of its planned steps, so its score understates"
     )
     assert not any("caution" in reason for reason in recommend(THREE, THREE_PAIRED, budget_cuts=cuts).reasons)
+
+
+def test_an_exact_tie_is_worded_as_the_same_score() -> None:
+    results = [result("probe", 0.987, 2), result("finetune", 0.987, 97)]
+    choice = recommend(results, [pair("probe", "finetune", 0.0, -0.024, 0.026)])
+    assert choice.strategy == "probe"
+    assert choice.reasons[1].startswith("finetune scores the same (98.7 [96.7, 100.7], difference [-2.6, 2.4])")
+
+
+def test_curves_that_meet_at_the_data_size_say_what_twice_the_data_would_give() -> None:
+    curve = {
+        "per_class_points": [8, 16, 32, 40.0],
+        "crossover": {"a": "finetune", "b": "probe", "status": "extrapolated", "per_class": 40.0, "text": "..."},
+        "fit": {
+            "finetune": {"extrapolation": [{"per_class": 80.0, "macro_f1": 0.9881, "interval": [0.98, 0.99]}]},
+            "probe": {"extrapolation": [{"per_class": 80.0, "macro_f1": 0.9843, "interval": [0.98, 0.99]}]},
+        },
+    }
+    choice = recommend(THREE[:2], [pair("probe", "zero-shot", 0.4, 0.35, 0.45)], learning_curve=curve)
+    assert choice.would_change == (
+        "with more labeled data, fine-tuning would likely edge ahead of the probe: at 80 examples per class the "
+        "fitted curves give 98.8 against 98.4 (an extrapolation)",
+    )

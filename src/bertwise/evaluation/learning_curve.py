@@ -230,6 +230,11 @@ def _crossover(
         text = f"fine-tuning scores above the probe from the first measured point ({shared[0]:g} examples per class)"
     elif status == "observed" and where is not None:
         text = f"fine-tuning overtakes the probe at about {where:.0f} examples per class (measured)"
+    elif status == "extrapolated" and where is not None and where <= 1.1 * plan.full_per_class:
+        text = (
+            f"fine-tuning and the probe are level at the data's size ({plan.full_per_class:g} examples per class); "
+            "the fitted curves put fine-tuning ahead beyond it (an extrapolation)"
+        )
     elif status == "extrapolated" and where is not None:
         text = (
             f"fine-tuning would overtake the probe at about {where:.0f} examples per class "
