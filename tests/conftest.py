@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,18 @@ def _write_tiny_bert(directory: Path, *, id2label: dict[int, str] | None = None,
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The disk cache of embeddings for the whole session, CLI subprocesses included: never the user's ~/.cache.
+
+    Tests that need no cache set BERTWISE_CACHE_DIR=off themselves (or use bertwise.backbone.cache.use_cache_dir).
+    """
+    directory = tmp_path_factory.mktemp("bertwise-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BERTWISE_CACHE_DIR", str(directory))
+        yield directory
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bertwise.comparison import compare
+from bertwise.evaluation.run_cache import RunCacheWarning
+from bertwise.evaluation.runner import evaluate_strategy  # the real one: spies wrap it
 
 FAST = {"device": "cpu", "curve_repeats": {"probe": 2, "finetune": 1}, "bootstrap_resamples": 200}
 
@@ -37,15 +41,23 @@ def two_runs(tiny_bert: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     rows = ["text,label", *(f"{text},{label}" for text, label in zip(texts * 2, labels * 2, strict=True))]
     (folder / "train.csv").write_text("\n".join(rows) + "\n")
     saved = []
-    for attempt in ("first", "second"):
-        out = tmp_path_factory.mktemp(attempt)
-        compare(folder / "train.csv", model=tiny_bert, out=out, seeds=2, folds=3, **FAST)  # type: ignore[arg-type]
-        saved.append(json.loads((out / "results.json").read_text()))
+    cache = tmp_path_factory.mktemp("cache")
+    # Without the cache the second run recomputes everything, so identical numbers say the pipeline is deterministic
+    # (with it, the second run would only read the first run's numbers back).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BERTWISE_CACHE_DIR", str(cache))
+        for attempt in ("first", "second"):
+            out = tmp_path_factory.mktemp(attempt)
+            options: dict[str, Any] = {"seeds": 2, "folds": 3, "cache": False, **FAST}
+            compare(folder / "train.csv", model=tiny_bert, out=out, **options)
+            saved.append(json.loads((out / "results.json").read_text()))
+    assert list(cache.iterdir()) == []  # cache=False wrote nothing: no stage, no embedding
     return saved[0], saved[1], out
 
 
 def test_the_same_seed_gives_identical_numbers(two_runs: tuple[dict[str, Any], dict[str, Any], Path]) -> None:
     first, second, _ = two_runs
+    assert first["resumed"] == second["resumed"] == []  # both computed, so this tests determinism
     assert numbers(first) == numbers(second)
 
 
@@ -107,7 +119,12 @@ def test_the_recommendation_diagnostics_and_reports_are_written(
 
 def test_a_budget_is_honoured_in_the_plan_and_reported(tiny_bert: str, toy_csv: Path, tmp_path: Path) -> None:
     comparison = compare(
-        toy_csv, model=tiny_bert, out=tmp_path, budget="1s", report=False, **FAST  # type: ignore[arg-type]
+        toy_csv,
+        model=tiny_bert,
+        out=tmp_path,
+        budget="1s",
+        report=False,
+        **FAST,  # type: ignore[arg-type]
     )
     cuts = comparison.budget["cuts"]
     assert cuts and "it runs anyway" in cuts[-1]
@@ -115,3 +132,162 @@ def test_a_budget_is_honoured_in_the_plan_and_reported(tiny_bert: str, toy_csv: 
     finetune = comparison.result("finetune")
     assert finetune.params["min_steps"] < 400  # training was shortened to fit
     assert json.loads((tmp_path / "results.json").read_text())["budget"]["cuts"] == cuts
+
+
+# The run cache: a rerun reuses every finished stage, an interrupted run resumes, and nothing changes a number.
+
+ALL_STAGES = ["calibration", "zero-shot", "probe", "finetune", "learning curve"]
+
+
+def comparable(saved: dict[str, Any]) -> dict[str, Any]:
+    """results.json without what describes this run rather than the comparison: the machine, times, reuse."""
+    kept = {key: value for key, value in saved.items() if key not in ("machine", "resumed")}
+    kept["budget"] = {key: value for key, value in saved["budget"].items() if key != "measured_seconds_by_part"}
+    return kept
+
+
+def refuse(stage: str) -> Callable[..., Any]:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"{stage} ran, but a kept result should have been reused")
+
+    return refused
+
+
+def counting(calls: list[str], interrupt_at: str | None = None) -> Callable[..., Any]:
+    """evaluate_strategy, recording which strategies it evaluates (and pressing Ctrl-C at ``interrupt_at``)."""
+
+    def spy(name: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        if name == interrupt_at:
+            raise KeyboardInterrupt
+        return evaluate_strategy(name, *args, **kwargs)
+
+    return spy
+
+
+@pytest.fixture(scope="module")
+def fixed_test_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import toy_data
+
+    texts, labels = toy_data()
+    folder = tmp_path_factory.mktemp("fixed")
+    rows = "\n".join(["text,label", *(f"{text},{label}" for text, label in zip(texts, labels, strict=True))])
+    (folder / "train.csv").write_text(rows + "\n")
+    (folder / "test.csv").write_text(rows + "\n")
+    return folder
+
+
+CACHED = {"seeds": 1, **FAST}
+
+
+@pytest.fixture(scope="module")
+def cached_runs(tiny_bert: str, fixed_test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A run that fills a fresh cache, then the same run again with every computing stage refused."""
+    cache = tmp_path_factory.mktemp("run-cache")
+    first, second = tmp_path_factory.mktemp("computed"), tmp_path_factory.mktemp("reused")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BERTWISE_CACHE_DIR", str(cache))
+        compare(fixed_test_data, model=tiny_bert, out=first, **CACHED)  # type: ignore[arg-type]
+        patch.setattr("bertwise.evaluation.budget.calibrate", refuse("calibration"))
+        patch.setattr("bertwise.evaluation.runner.evaluate_strategy", refuse("a strategy's evaluation"))
+        patch.setattr("bertwise.evaluation.learning_curve.run_curve", refuse("the learning curve"))
+        compare(fixed_test_data, model=tiny_bert, out=second, **CACHED)  # type: ignore[arg-type]
+    return {"cache": cache, "first": first, "second": second}
+
+
+def test_a_second_identical_run_reuses_every_stage_and_writes_the_same_results(cached_runs: dict[str, Path]) -> None:
+    first = json.loads((cached_runs["first"] / "results.json").read_text())
+    second = json.loads((cached_runs["second"] / "results.json").read_text())
+    assert first["resumed"] == []
+    assert second["resumed"] == ALL_STAGES
+    assert comparable(first) == comparable(second)  # cost fields too: they describe the strategy, not this run
+    assert set(second["budget"]["measured_seconds_by_part"]) == {"zero-shot", "probe", "finetune", "learning curve"}
+    for name in ("zero-shot", "probe", "finetune"):
+        file = f"predictions-{name}.csv"
+        assert (cached_runs["first"] / file).read_bytes() == (cached_runs["second"] / file).read_bytes()
+    assert not list(cached_runs["cache"].rglob("*.tmp"))
+
+
+def test_a_changed_seed_reuses_nothing(
+    cached_runs: dict[str, Path],
+    tiny_bert: str,
+    fixed_test_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shutil.copytree(cached_runs["cache"], tmp_path / "cache")  # the other tests' cache stays as the fixture left it
+    monkeypatch.setenv("BERTWISE_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[str] = []
+    monkeypatch.setattr("bertwise.evaluation.runner.evaluate_strategy", counting(calls))
+    comparison = compare(fixed_test_data, model=tiny_bert, out=tmp_path / "out", **{**CACHED, "seed": 1})  # type: ignore[arg-type]
+    assert comparison.resumed == []
+    assert calls == ["zero-shot", "probe", "finetune"]
+
+
+def test_an_interrupted_run_resumes_with_the_finished_strategies(
+    cached_runs: dict[str, Path],
+    tiny_bert: str,
+    fixed_test_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BERTWISE_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[str] = []
+    monkeypatch.setattr("bertwise.evaluation.runner.evaluate_strategy", counting(calls, interrupt_at="probe"))
+    with pytest.raises(KeyboardInterrupt):
+        compare(fixed_test_data, model=tiny_bert, out=tmp_path / "out", **CACHED)  # type: ignore[arg-type]
+    assert calls == ["zero-shot", "probe"]
+
+    calls.clear()
+    monkeypatch.setattr("bertwise.evaluation.runner.evaluate_strategy", counting(calls))
+    monkeypatch.setattr("bertwise.evaluation.budget.calibrate", refuse("calibration"))
+    comparison = compare(fixed_test_data, model=tiny_bert, out=tmp_path / "out", **CACHED)  # type: ignore[arg-type]
+    assert comparison.resumed == ["calibration", "zero-shot"]
+    assert calls == ["probe", "finetune"]
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["resumed"] == comparison.resumed
+    uninterrupted = json.loads((cached_runs["first"] / "results.json").read_text())
+    assert numbers(comparison.to_dict()) == numbers(uninterrupted)
+
+
+def test_a_damaged_entry_is_recomputed_with_a_warning(
+    cached_runs: dict[str, Path],
+    tiny_bert: str,
+    fixed_test_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(cached_runs["cache"], cache)
+    (entry,) = cache.glob("runs/*/probe-*.json")
+    entry.write_text(entry.read_text()[:100])  # as a full disk or a killed copy might leave it
+    monkeypatch.setenv("BERTWISE_CACHE_DIR", str(cache))
+    calls: list[str] = []
+    monkeypatch.setattr("bertwise.evaluation.runner.evaluate_strategy", counting(calls))
+    with pytest.warns(RunCacheWarning, match="ignoring the run-cache entry .*probe-.*damaged"):
+        comparison = compare(fixed_test_data, model=tiny_bert, out=tmp_path / "out", **CACHED)  # type: ignore[arg-type]
+    assert calls == ["probe"]
+    assert comparison.resumed == ["calibration", "zero-shot", "finetune", "learning curve"]
+    first = json.loads((cached_runs["first"] / "results.json").read_text())
+    assert numbers(comparison.to_dict()) == numbers(first)
+    reused_finetune = comparison.to_dict()["strategies"][2]
+    assert reused_finetune["cost"] == first["strategies"][2]["cost"]  # what it cost when it was measured
+    json.loads(entry.read_text())  # written again, whole
+
+
+def test_without_the_cache_nothing_is_read(
+    cached_runs: dict[str, Path],
+    tiny_bert: str,
+    fixed_test_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Calibrated(Exception):
+        pass
+
+    def calibrate(*args: Any, **kwargs: Any) -> Any:
+        raise Calibrated  # proof enough: the kept calibration was not read; the rest would take a whole run
+
+    monkeypatch.setenv("BERTWISE_CACHE_DIR", str(cached_runs["cache"]))
+    monkeypatch.setattr("bertwise.evaluation.budget.calibrate", calibrate)
+    with pytest.raises(Calibrated):
+        compare(fixed_test_data, model=tiny_bert, out=tmp_path, cache=False, **CACHED)  # type: ignore[arg-type]

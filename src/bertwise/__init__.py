@@ -17,6 +17,7 @@ __all__ = [
     "ProbeClassifier",
     "ZeroShotClassifier",
     "compare",
+    "embed",
     "load_split",
     "__version__",
 ]
@@ -25,6 +26,7 @@ _LAZY = {
     "Comparison": "bertwise.comparison",
     "compare": "bertwise.comparison",
     "CompareConfig": "bertwise.config",
+    "embed": "bertwise.embedding",
     "FinetuneClassifier": "bertwise.strategies.finetune",
     "ProbeClassifier": "bertwise.strategies.probe",
     "ZeroShotClassifier": "bertwise.strategies.zero_shot",
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from bertwise.comparison import Comparison, compare
     from bertwise.config import CompareConfig
     from bertwise.data.split import load_split
+    from bertwise.embedding import embed
     from bertwise.strategies.finetune import FinetuneClassifier
     from bertwise.strategies.probe import ProbeClassifier
     from bertwise.strategies.zero_shot import ZeroShotClassifier

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,8 @@ class Comparison:
     diagnostics: dict[str, Any] | None = None
     budget: dict[str, Any] = field(default_factory=dict)
     recommendation: Recommendation | None = None
+    # Stages taken from the run cache rather than computed: "calibration", strategy names, "learning curve".
+    resumed: list[str] = field(default_factory=list)
     _written: set[tuple[str, str]] = field(default_factory=set, repr=False)  # (folder, strategy) predictions saved
 
     def result(self, name: str) -> StrategyResult:
@@ -65,6 +68,7 @@ class Comparison:
                 "embedded": self.backbone.embedded,
                 "pooling": self.backbone.pooling,
                 "max_length": self.backbone.max_length,
+                "precision": _precision_used(self.config),
             },
             "protocol": self.protocol.to_dict(
                 test_rows=len(self.split.test),
@@ -77,6 +81,7 @@ class Comparison:
             "diagnostics": self.diagnostics,
             "budget": self.budget,
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
+            "resumed": list(self.resumed),
         }
 
     def save(self, out: str | Path, *, report: bool = True) -> Path:
@@ -113,6 +118,7 @@ def compare(
     out: str | Path | None = None,
     seed: int = 0,
     device: str = "auto",
+    precision: str = "auto",
     text_col: str = "text",
     label_col: str = "label",
     test_size: float | None = None,
@@ -132,6 +138,7 @@ def compare(
     progress: bool = False,
     on_result: Callable[[StrategyResult], None] | None = None,
     console: Any = None,
+    cache: bool = True,
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
@@ -141,18 +148,13 @@ def compare(
     Fine-tuning runs with ``seeds`` seeds. ``budget`` (seconds or a duration such as "15m") cuts repeats, curve
     points and then training length to fit, and says what was cut. With ``out``, results.json (and the predictions,
     report.html and summary.md) are rewritten after every stage, so an interruption loses nothing already computed.
+    With ``cache``, the calibration, each finished strategy and the learning curve are kept in the run cache
+    (:mod:`bertwise.evaluation.run_cache`), and a rerun with the same data, settings and model reuses them: an
+    interrupted run resumes, and results.json's ``resumed`` lists what was reused. ``cache=False`` reads and writes
+    no cache at all, embeddings included.
     """
-    from bertwise.backbone.device import resolve_device
-    from bertwise.backbone.encoder import load_tokenizer, tokenize
-    from bertwise.backbone.resolve import resolve_backbone
-    from bertwise.data.split import load_split
-    from bertwise.evaluation.budget import Plan, calibrate, estimate, fit_to_budget, parse_duration
-    from bertwise.evaluation.diagnostics import domain_diagnostics
-    from bertwise.evaluation.learning_curve import plan_curve, refit_plan, run_curve
-    from bertwise.evaluation.protocol import choose_protocol
-    from bertwise.evaluation.runner import evaluate_strategy, machine_description
-    from bertwise.recommendation import recommend
-    from bertwise.strategies.registry import strategy_tags
+    from bertwise.backbone.cache import cache_directory, use_cache_dir
+    from bertwise.evaluation.budget import parse_duration
 
     budget_seconds = parse_duration(budget) if isinstance(budget, str) else budget
     if test_size is not None:
@@ -163,6 +165,7 @@ def compare(
         model=model,
         seed=seed,
         device=device,
+        precision=precision,
         text_col=text_col,
         label_col=label_col,
         test_size=test_size,
@@ -179,31 +182,82 @@ def compare(
         bootstrap_resamples=bootstrap_resamples,
         budget_seconds=budget_seconds,
     )
-    resolve_device(device)  # an unusable device is an error before any work, not a failure per strategy
+    # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is computed afresh.
+    with contextlib.nullcontext() if cache else use_cache_dir(None):
+        return _run(
+            config,
+            data,
+            test,
+            cache_root=cache_directory(),
+            out=out,
+            report=report,
+            progress=progress,
+            on_result=on_result,
+            console=console,
+        )
+
+
+def _run(
+    config: CompareConfig,
+    data: str | Path,
+    test: str | Path | None,
+    *,
+    cache_root: Path | None,
+    out: str | Path | None,
+    report: bool,
+    progress: bool,
+    on_result: Callable[[StrategyResult], None] | None,
+    console: Any,
+) -> Comparison:
+    """:func:`compare` once its settings are checked, with the run cache under ``cache_root`` (None: none)."""
+    from bertwise.backbone.device import resolve_device
+    from bertwise.backbone.encoder import load_tokenizer, tokenize
+    from bertwise.backbone.resolve import resolve_backbone
+    from bertwise.data.split import load_split
+    from bertwise.evaluation.budget import Plan, calibrate, estimate, fit_to_budget
+    from bertwise.evaluation.diagnostics import domain_diagnostics
+    from bertwise.evaluation.learning_curve import plan_curve, refit_plan, run_curve
+    from bertwise.evaluation.protocol import choose_protocol
+    from bertwise.evaluation.run_cache import RunCache
+    from bertwise.evaluation.runner import evaluate_strategy, machine_description
+    from bertwise.recommendation import recommend
+    from bertwise.strategies.registry import strategy_tags
+
+    # An unusable device is an error before any work, not a failure per strategy.
+    device_type = str(resolve_device(config.device).type)
     split = load_split(
         data,
         test=test,
-        text_col=text_col,
-        label_col=label_col,
-        test_size=test_size,
-        seed=seed,
-        cross_validation_below=cross_validation_below,
+        text_col=config.text_col,
+        label_col=config.label_col,
+        test_size=config.test_size,
+        seed=config.seed,
+        cross_validation_below=config.cross_validation_below,
     )
-    backbone = resolve_backbone(model, pooling=pooling)  # type: ignore[arg-type]
+    backbone = resolve_backbone(config.model, pooling=config.pooling)  # type: ignore[arg-type]
     tokenizer = load_tokenizer(backbone.path)
     truncated = {"train": tokenize(tokenizer, split.train.texts, backbone.max_length).truncated}
     if split.test_origin != "cross-validation":
         truncated["test"] = tokenize(tokenizer, split.test.texts, backbone.max_length).truncated
+    run_cache = None if cache_root is None else RunCache.open(cache_root, config, split, backbone, device_type)
+    resumed: list[str] = []
 
     protocol = choose_protocol(split, config)
     tags = {name: strategy_tags(name) for name in config.strategies}
     trained = [name for name in config.strategies if tags[name].uses_labels_for_training]
-    curve = plan_curve(split, protocol, config, trained) if learning_curve and trained else None
+    curve = plan_curve(split, protocol, config, trained) if config.learning_curve and trained else None
     plan = Plan(strategies=config.strategies, protocol=protocol, curve=curve)
-    calibration = calibrate(split, model, pooling, device, seed)
+    # A kept calibration matters beyond its seconds: the budget's cuts follow from it, and so do the later stages' keys.
+    calibration = run_cache.load_calibration() if run_cache is not None else None
+    if calibration is not None:
+        resumed.append("calibration")
+    else:
+        calibration = calibrate(split, config.model, config.pooling, config.device, config.seed, config.precision)
+        if run_cache is not None:
+            run_cache.save_calibration(calibration)
     uncut = estimate(plan, split, calibration)
-    if budget_seconds is not None:
-        plan = fit_to_budget(plan, split, calibration, budget_seconds)
+    if config.budget_seconds is not None:
+        plan = fit_to_budget(plan, split, calibration, config.budget_seconds)
         if plan.curve is not None and plan.protocol.folds[0] != protocol.folds[0]:
             plan = replace(plan, curve=refit_plan(plan.curve, split, plan.protocol))
     parts = estimate(plan, split, calibration)
@@ -214,9 +268,10 @@ def compare(
         truncated=truncated,
         machine=machine_description(),
         protocol=plan.protocol,
+        resumed=resumed,
     )
     comparison.budget = {
-        "limit_seconds": budget_seconds,
+        "limit_seconds": config.budget_seconds,
         "estimated_seconds": round(sum(parts.values()), 1),
         "estimated_seconds_uncut": round(sum(uncut.values()), 1),
         "estimated_seconds_by_part": {part: round(seconds, 1) for part, seconds in parts.items()},
@@ -230,25 +285,40 @@ def compare(
         fold_predictions: dict[str, np.ndarray] = {}
         for name in config.strategies:
             started = time.perf_counter()
-            result, per_run_folds = evaluate_strategy(
-                name,
-                split,
-                plan.protocol,
-                config,
-                seed_dependent=tags[name].seed_dependent,
-                overrides=finetune_overrides if name == "finetune" else None,
-                on_fit=bar.fitted(name, fits=_fits(plan, name, tags[name].seed_dependent)),
-            )
+            overrides = finetune_overrides if name == "finetune" else None
+            key = loaded = None
+            if run_cache is not None:
+                seeds = plan.protocol.seeds_for(tags[name].seed_dependent)
+                key = run_cache.strategy_key(name, plan.protocol, seeds, overrides)
+                loaded = run_cache.load_strategy(name, key, split)
+            if loaded is not None:
+                result, per_run_folds = loaded
+                resumed.append(name)
+                bar.reused(name)
+            else:
+                result, per_run_folds = evaluate_strategy(
+                    name,
+                    split,
+                    plan.protocol,
+                    config,
+                    seed_dependent=tags[name].seed_dependent,
+                    overrides=overrides,
+                    on_fit=bar.fitted(name, fits=_fits(plan, name, tags[name].seed_dependent)),
+                )
+                if run_cache is not None and key is not None:
+                    run_cache.save_strategy(key, result, per_run_folds)
+            # This run's time: for a reused strategy, reading it back (its cost fields keep what it once measured).
             comparison.budget["measured_seconds_by_part"][name] = round(time.perf_counter() - started, 1)
             comparison.results.append(result)
             if per_run_folds:
                 fold_predictions[name] = np.stack([folds_[0].argmax(axis=1) for folds_ in per_run_folds])
             comparison.paired = paired_differences(comparison.results, split, config)
             comparison.recommendation = recommend(
-                comparison.results, comparison.paired, priority=priority, budget_cuts=plan.cuts
+                comparison.results, comparison.paired, priority=config.priority, budget_cuts=plan.cuts
             )
             if out is not None:
-                comparison.save(out, report=report)
+                # Drawing the report takes seconds, worth it after a computed stage but not after reading one back.
+                comparison.save(out, report=report and loaded is None)
             if on_result is not None:
                 on_result(result)
 
@@ -258,16 +328,33 @@ def compare(
             zero_shot = next(
                 (r for r in comparison.results if r.name == "zero-shot" and r.run_predictions is not None), None
             )
-            comparison.learning_curve = run_curve(
-                curve_plan,
-                split,
-                plan.protocol,
-                config,
-                full_runs={name: runs for name, runs in fold_predictions.items() if name in curve_plan.strategies},
-                zero_shot_predictions=None if zero_shot is None else zero_shot.run_predictions[0],  # type: ignore[index]
-                overrides={"finetune": finetune_overrides},
-                on_fit=bar.fitted_curve(curve_plan),
-            )
+            full_runs = {name: runs for name, runs in fold_predictions.items() if name in curve_plan.strategies}
+            zero_shot_predictions = None if zero_shot is None else zero_shot.run_predictions[0]  # type: ignore[index]
+            curve_overrides = {"finetune": finetune_overrides}
+            curve_key = kept_curve = None
+            if run_cache is not None:
+                curve_key = run_cache.curve_key(
+                    curve_plan, plan.protocol, curve_overrides, full_runs, zero_shot_predictions
+                )
+                kept_curve = run_cache.load_curve(curve_key)
+            if kept_curve is not None:
+                comparison.learning_curve = kept_curve
+                resumed.append("learning curve")
+                for name in curve_plan.strategies:
+                    bar.reused(f"{name} curve")
+            else:
+                comparison.learning_curve = run_curve(
+                    curve_plan,
+                    split,
+                    plan.protocol,
+                    config,
+                    full_runs=full_runs,
+                    zero_shot_predictions=zero_shot_predictions,
+                    overrides=curve_overrides,
+                    on_fit=bar.fitted_curve(curve_plan),
+                )
+                if run_cache is not None and curve_key is not None:
+                    run_cache.save_curve(curve_key, comparison.learning_curve)
             comparison.budget["measured_seconds_by_part"]["learning curve"] = round(time.perf_counter() - started, 1)
 
     finished = {r.name: r.metrics["macro_f1"] for r in comparison.results if r.status == "ok"}
@@ -281,7 +368,7 @@ def compare(
     comparison.recommendation = recommend(
         comparison.results,
         comparison.paired,
-        priority=priority,
+        priority=config.priority,
         learning_curve=comparison.learning_curve,
         diagnostics=comparison.diagnostics,
         budget_cuts=plan.cuts,
@@ -326,7 +413,8 @@ def paired_differences(
                     "p_value": round(difference.p_value, 4),
                     "significant": bool(difference.significant),
                     "mcnemar_p_value": round(
-                        mcnemar(y_true, a.run_predictions[0], b.run_predictions[0]), 4  # type: ignore[index]
+                        mcnemar(y_true, a.run_predictions[0], b.run_predictions[0]),  # type: ignore[index]
+                        4,
                     ),
                     "method": PAIRED_METHOD,
                 }
@@ -380,13 +468,18 @@ class _Progress:
         def advance(strategy: str, seed: int, fold: int, seconds: float) -> None:
             count[0] += 1
             if self._progress is not None:
-                self._progress.update(
-                    self._task, advance=share, description=f"{strategy}: fit {count[0]} of {fits}"
-                )
+                self._progress.update(self._task, advance=share, description=f"{strategy}: fit {count[0]} of {fits}")
 
         if self._progress is not None:
             self._progress.update(self._task, description=f"{name}: fit 1 of {fits}")
         return advance
+
+    def reused(self, part: str) -> None:
+        """``part`` came from the run cache: its whole estimate is done at once."""
+        if self._progress is not None:
+            self._progress.update(
+                self._task, advance=self.parts.get(part, 0.0), description=f"{part}: reused from an earlier run"
+            )
 
     def fitted_curve(self, curve: Any) -> Any:
         jobs = curve.jobs()
@@ -404,6 +497,12 @@ class _Progress:
                 )
 
         return advance
+
+
+def _precision_used(config: CompareConfig) -> str:
+    from bertwise.backbone.device import precision_name, resolve_device
+
+    return precision_name(resolve_device(config.device), config.precision)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -22,6 +22,8 @@ class CompareConfig:
     model: str | None = None  # None: the embedded all-MiniLM-L6-v2
     seed: int = 0
     device: str = "auto"
+    # "auto": bfloat16 where the hardware has bfloat16 units (GPUs, recent CPUs), else float32.
+    precision: str = "auto"
     text_col: str = "text"
     label_col: str = "label"
     test_size: float = 0.2  # share held out when no test file is given
@@ -56,6 +58,8 @@ class CompareConfig:
             raise ConfigError(f"a strategy is listed twice: {', '.join(self.strategies)}")
         if not 0 < self.test_size < 1:
             raise ConfigError(f"test size must be a fraction between 0 and 1; got {self.test_size}")
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"precision must be 'auto', 'float32' or 'bfloat16'; got {self.precision!r}")
         if self.pooling not in ("auto", "mean", "cls"):
             raise ConfigError(f"pooling must be 'auto', 'mean' or 'cls'; got {self.pooling!r}")
         if self.zero_shot_mode not in ("auto", "nli", "embedding"):

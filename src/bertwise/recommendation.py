@@ -227,5 +227,3 @@ def _interval(bounds: Sequence[float]) -> str:
 
 def _points(value: float) -> str:
     return f"{value * 100:.1f}"
-
-

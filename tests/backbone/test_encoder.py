@@ -38,11 +38,15 @@ def test_embeddings_are_remembered_per_text(tiny_bert: str) -> None:
 
 
 @pytest.mark.integration
-def test_embedded_model_matches_sentence_transformers() -> None:
-    """Parity with sentence-transformers' encode on the real model: cosine >= 0.9999 for every text."""
+@pytest.mark.parametrize(("precision", "least_cosine"), [("float32", 0.9999), ("bfloat16", 0.999)])
+def test_embedded_model_matches_sentence_transformers(precision: str, least_cosine: float) -> None:
+    """Parity with sentence-transformers' float32 encode on the real model, for every text.
+
+    bfloat16 is held to the speed issue's bar (0.999); on a CPU without bfloat16 units it is emulated, slowly.
+    """
     sentence_transformers = pytest.importorskip("sentence_transformers")
     texts = ["How do I activate my card?", "what is the capital of France", "word " * 400, "ok"]
-    ours = load_encoder(None, "auto", "cpu").encode(texts)
+    ours = load_encoder(None, "auto", "cpu", precision).encode(texts, cache=False)
     reference = sentence_transformers.SentenceTransformer(resolve_backbone(None).path, device="cpu").encode(texts)
     cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
-    assert cosine.min() >= 0.9999
+    assert cosine.min() >= least_cosine

@@ -12,16 +12,16 @@ import pytest
 from tests.conftest import SAMPLE
 
 
-def bertwise(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def bertwise(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bertwise", *args], capture_output=True, text=True, cwd=cwd, timeout=900
+        [sys.executable, "-m", "bertwise", *args], capture_output=True, text=True, cwd=cwd, timeout=900, input=stdin
     )
 
 
 def test_help_lists_the_commands() -> None:
     result = bertwise("--help")
     assert result.returncode == 0
-    assert "compare" in result.stdout and "zero-shot" in result.stdout
+    assert "compare" in result.stdout and "zero-shot" in result.stdout and "embed" in result.stdout
 
 
 def test_help_does_not_import_torch() -> None:

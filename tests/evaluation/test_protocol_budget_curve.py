@@ -54,8 +54,12 @@ def test_curve_points_double_from_eight_and_stop_before_the_full_set() -> None:
     assert plan.full_per_class == 80.0
     assert plan.repeats == {"probe": 5, "finetune": 3}
     assert len(plan.jobs()) == 4 * 5 + 4 * 3
-    small = plan_curve(cross_validated({"a": 10, "b": 10}), choose_protocol(cross_validated({"a": 10, "b": 10}),
-                       CompareConfig()), CompareConfig(), ["probe"])
+    small = plan_curve(
+        cross_validated({"a": 10, "b": 10}),
+        choose_protocol(cross_validated({"a": 10, "b": 10}), CompareConfig()),
+        CompareConfig(),
+        ["probe"],
+    )
     assert small.points == (2, 4)  # 8 per class in the fold: lower points rather than a single one
 
 

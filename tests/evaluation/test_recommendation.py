@@ -8,9 +8,7 @@ from bertwise.evaluation.runner import StrategyResult
 from bertwise.recommendation import recommend
 
 
-def result(
-    name: str, f1: float, fit_seconds: float, status: str = "ok", interval: float = 0.02
-) -> StrategyResult:
+def result(name: str, f1: float, fit_seconds: float, status: str = "ok", interval: float = 0.02) -> StrategyResult:
     return StrategyResult(
         name=name,
         status=status,
@@ -54,8 +52,8 @@ def test_a_statistical_tie_goes_to_the_cheaper_strategy_and_the_paired_order_doe
         choice = recommend(results, paired, priority="accuracy")
         assert choice.strategy == "probe"
         assert choice.runner_up == "finetune"
-        assert "the difference, -0.3 points [-1.6, 1.0], is not significantly more than the 0-point" in (
-            choice.reasons[0]
+        assert (
+            "the difference, -0.3 points [-1.6, 1.0], is not significantly more than the 0-point" in (choice.reasons[0])
         )
         assert "fits in 5.0 s against 5.0 min" in choice.reasons[0]
 

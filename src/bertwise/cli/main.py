@@ -23,6 +23,9 @@ app = typer.Typer(
 STRATEGIES_HELP = "Strategies to run, comma-separated: zero-shot, probe, finetune."
 OUT_HELP = "Folder for results.json, report.html, summary.md and the test predictions."
 SEED_HELP = "Seed for the split, the folds, the subsamples and training (further seeds count up from it)."
+PRECISION_HELP = (
+    "auto (bfloat16 where the hardware has bfloat16 units: GPUs and recent CPUs; else float32), float32 or bfloat16."
+)
 MODEL_HELP = "Backbone: a local model directory or a Hugging Face Hub id (default: the embedded all-MiniLM-L6-v2)."
 
 
@@ -46,6 +49,7 @@ def compare(
     out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("bertwise-results"),
     seed: Annotated[int, typer.Option(help=SEED_HELP)] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
     label_col: Annotated[str, typer.Option(help="Column holding the labels.")] = "label",
     test_size: Annotated[
@@ -82,6 +86,13 @@ def compare(
     learning_curve: Annotated[bool, typer.Option(help="Measure learning curves.")] = True,
     report: Annotated[bool, typer.Option(help="Write report.html and summary.md beside results.json.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar with the time remaining.")] = True,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse stages a previous identical run finished (and embeddings); --no-cache computes everything "
+            "afresh."
+        ),
+    ] = True,
 ) -> None:
     """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
@@ -114,6 +125,7 @@ def compare(
         out=out,
         seed=seed,
         device=device,
+        precision=precision,
         text_col=text_col,
         label_col=label_col,
         test_size=test_size,
@@ -130,6 +142,7 @@ def compare(
         progress=progress,
         on_result=announce,
         console=console,
+        cache=cache,
     )
     print_comparison(comparison, Console())
     typer.echo(f"results: {out / 'results.json'}")
@@ -156,6 +169,151 @@ def zero_shot(
 
     ranking = rank_labels(text, labels.split(","), model=model, mode=mode, template=template, device=device)
     typer.echo(json.dumps(ranking, indent=2, ensure_ascii=False))
+
+
+EMBED_FORMATS = (".npy", ".parquet")
+
+
+@app.command()
+def embed(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="CSV, TSV, JSONL or Parquet file with a text column, or - to read one text per line from stdin.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output file: .npy (a float32 matrix, row i for input row i) or .parquet (columns text and "
+            "embedding, a fixed-size list of float32)."
+        ),
+    ],
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
+    batch_size: Annotated[int | None, typer.Option(help="Texts per batch (default: the encoder's).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    pooling: Annotated[str, typer.Option(help="Embedding pooling: auto (the model's own), mean or cls.")] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Read and write the disk cache of embeddings ($BERTWISE_CACHE_DIR, else ~/.cache/bertwise; "
+            "BERTWISE_CACHE_DIR=off turns it off everywhere)."
+        ),
+    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Embed every text of a file (or stdin) with the frozen backbone; rows stay aligned with the input."""
+    import time
+
+    from bertwise.exceptions import ConfigError
+
+    suffix = out.suffix.lower()
+    if suffix not in EMBED_FORMATS:
+        shown = f"'{suffix}'" if suffix else "'' (no file extension)"
+        raise ConfigError(
+            f"--out '{out}': unknown format {shown}; expected a file ending in .npy (a float32 matrix) "
+            "or .parquet (text and embedding columns)"
+        )
+    if out.is_dir():
+        raise ConfigError(f"--out '{out}' is a folder; expected a file ending in .npy or .parquet")
+
+    from bertwise.backbone.cache import cache_directory
+    from bertwise.backbone.encoder import load_encoder
+    from bertwise.data.io import read_text_file
+    from bertwise.embedding import embed_with_stats
+
+    notes: list[str] = []
+    if source == "-":
+        texts = _read_stdin_lines()
+    else:
+        texts, notes = read_text_file(Path(source), text_col=text_col)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise ConfigError(f"--precision must be auto, float32 or bfloat16; got {precision!r}")
+    load_encoder(model, pooling, device, precision)  # type: ignore[arg-type]  # loaded before the clock starts
+    start = time.perf_counter()
+    embedded = embed_with_stats(
+        texts,
+        model,
+        batch_size=batch_size,
+        device=device,
+        pooling=pooling,
+        precision=precision,
+        progress=progress,
+        cache=cache,
+    )
+    seconds = time.perf_counter() - start
+    _write_embeddings(out, texts, embedded.vectors)
+    stats = embedded.stats
+    cached = (
+        f"cache: {stats.disk_hits} read, {stats.computed} computed"
+        if cache and cache_directory() is not None
+        else f"cache off: {stats.computed} computed"
+    )
+    rows, dimension = embedded.vectors.shape
+    typer.echo(
+        f"embedded {rows} text{'s' if rows != 1 else ''} into {dimension} dimensions in {seconds:.1f} s "
+        f"({rows / max(seconds, 1e-6):.0f} texts/s; {cached}) -> {out}",
+        err=True,
+    )
+
+
+def _read_stdin_lines() -> list[str]:
+    from bertwise.exceptions import DataError
+
+    raw = sys.stdin.buffer.read()
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DataError(
+            f"stdin is not valid UTF-8: byte 0x{raw[err.start]:02x} at line {line}; expected one UTF-8 text per line"
+        ) from None
+    # split("\n"), not splitlines(): a text may hold U+2028 and the like, which are not line ends here.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line does not start another text
+    if not lines:
+        raise DataError("stdin is empty: expected one text per line")
+    return lines
+
+
+def _write_embeddings(out: Path, texts: list[str], vectors: Any) -> None:
+    """Write .npy or .parquet through a temporary file renamed into place, so no reader sees half a file."""
+    import os
+
+    from bertwise.exceptions import ConfigError
+
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".npy":
+            import numpy as np
+
+            with open(temporary, "wb") as handle:
+                np.save(handle, vectors)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            flat = pa.array(vectors.reshape(-1), type=pa.float32())
+            table = pa.table(
+                {
+                    "text": pa.array(texts, type=pa.string()),
+                    "embedding": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]),
+                }
+            )
+            pq.write_table(table, temporary)
+        os.replace(temporary, out)
+    except OSError as err:
+        raise ConfigError(f"cannot write --out '{out}': {err.strerror or err}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def main() -> None:

@@ -77,6 +77,33 @@ def read_labeled_file(
     Rows whose text is missing, empty or whitespace-only are dropped (with a note); a row without a label is
     an error, since guessing one would silently change the task.
     """
+    return _finish(_read_table(path, text_col, label_col), text_col, label_col)
+
+
+def read_text_file(path: str | Path, *, text_col: str = "text") -> tuple[list[str], list[str]]:
+    """Read the text column of one file, labels or not; return every row's text and human-readable notes.
+
+    Unlike :func:`read_labeled_file` nothing is dropped: row i of the result is data row i of the file, so whatever
+    is computed from the texts lines up with the file. A missing text reads as the empty string, with a note.
+    """
+    table = _read_table(path, text_col, None)
+    texts: list[str] = []
+    empty: list[int] = []
+    for position, value in zip(table.positions, table.texts, strict=True):
+        text = value if type(value) is str else _as_text(value)
+        if text is None or not text.strip():
+            empty.append(position)
+        texts.append(text or "")
+    notes = list(table.notes)
+    if empty:
+        notes.append(
+            f"{len(empty)} of {len(texts)} rows in {table.source} have an empty or missing text in column "
+            f"'{text_col}' ({_list_positions(table.unit, empty)}); kept as empty texts so rows stay aligned"
+        )
+    return texts, notes
+
+
+def _read_table(path: str | Path, text_col: str, label_col: str | None) -> _Table:
     source = os.fspath(path)
     file = Path(path)
     if not file.exists():
@@ -105,7 +132,7 @@ def read_labeled_file(
         raise DataError(
             f"cannot read '{source}': unknown format {shown}; expected one of .csv, .tsv, .jsonl, .parquet{hint}"
         )
-    return _finish(table, text_col, label_col)
+    return table
 
 
 @dataclass
@@ -116,7 +143,7 @@ class _Table:
     unit: str  # how positions are named in messages: "line" (text formats), "row" (parquet), "item" (json)
     positions: list[int]
     texts: list[object]
-    labels: list[object]
+    labels: list[object]  # all None when no label column was asked for
     typed: bool  # labels carry their own types (JSON, Parquet) instead of being strings to infer a type from
     notes: list[str] = field(default_factory=list)
 
@@ -133,7 +160,7 @@ class _MalformedRowError(DataError):
 # CSV / TSV
 
 
-def _read_delimited(path: Path, source: str, delimiter: str, text_col: str, label_col: str) -> _Table:
+def _read_delimited(path: Path, source: str, delimiter: str, text_col: str, label_col: str | None) -> _Table:
     text = _read_utf8(path, source)
     _raise_field_size_limit()
     try:
@@ -166,7 +193,7 @@ def _raise_field_size_limit() -> None:
 
 
 def _parse_delimited(
-    text: str, source: str, delimiter: str, quoting: Literal[0, 1, 2, 3], text_col: str, label_col: str
+    text: str, source: str, delimiter: str, quoting: Literal[0, 1, 2, 3], text_col: str, label_col: str | None
 ) -> _Table:
     sep_name = "tab" if delimiter == "\t" else "comma"
     # TSV is parsed strictly so that a text like `"Hi" she said` fails here and gets re-read literally,
@@ -174,7 +201,8 @@ def _parse_delimited(
     strict = delimiter == "\t" and quoting != csv.QUOTE_NONE
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=strict)
     header: list[str] | None = None
-    width = ti = li = 0
+    width = ti = 0
+    li: int | None = None
     positions: list[int] = []
     texts: list[object] = []
     labels: list[object] = []
@@ -204,7 +232,7 @@ def _parse_delimited(
                 continue  # a blank row such as ",": padding, not data
             positions.append(start)
             texts.append(cell)
-            labels.append(record[li])
+            labels.append(record[li] if li is not None else None)
     except csv.Error as err:
         raise _MalformedRowError(
             f"{source} line {end + 1}: malformed quoting ({_one_line(str(err))}); "
@@ -239,7 +267,7 @@ def _check_last_record_closed(text: str, source: str, delimiter: str, start: int
 # JSON Lines / JSON
 
 
-def _read_jsonl(path: Path, source: str, text_col: str, label_col: str) -> _Table:
+def _read_jsonl(path: Path, source: str, text_col: str, label_col: str | None) -> _Table:
     text = _read_utf8(path, source)
     rows: list[dict[str, object]] = []
     positions: list[int] = []
@@ -259,7 +287,7 @@ def _read_jsonl(path: Path, source: str, text_col: str, label_col: str) -> _Tabl
         if not isinstance(obj, dict):
             raise DataError(
                 f"{source} line {number}: expected a JSON object such as "
-                f'{{"{text_col}": "...", "{label_col}": "..."}}, found {_json_kind(obj)}'
+                f"{_example_object(text_col, label_col)}, found {_json_kind(obj)}"
             )
         rows.append(obj)
         positions.append(number)
@@ -269,7 +297,7 @@ def _read_jsonl(path: Path, source: str, text_col: str, label_col: str) -> _Tabl
     return _json_table(source, "line", rows, positions, list(columns), text_col, label_col)
 
 
-def _read_json(path: Path, source: str, text_col: str, label_col: str) -> _Table:
+def _read_json(path: Path, source: str, text_col: str, label_col: str | None) -> _Table:
     text = _read_utf8(path, source)
     if not text.strip():
         raise DataError(f"{source} is empty: expected a JSON list of objects with at least one item")
@@ -283,7 +311,7 @@ def _read_json(path: Path, source: str, text_col: str, label_col: str) -> _Table
     if not isinstance(data, list):
         raise DataError(
             f"{source}: expected a JSON list of objects such as "
-            f'[{{"{text_col}": "...", "{label_col}": "..."}}], found {_json_kind(data)}'
+            f"[{_example_object(text_col, label_col)}], found {_json_kind(data)}"
         )
     if not data:
         raise DataError(f"{source} is empty: expected a JSON list of objects with at least one item")
@@ -303,12 +331,17 @@ def _json_table(
     positions: list[int],
     columns: list[str],
     text_col: str,
-    label_col: str,
+    label_col: str | None,
 ) -> _Table:
     _column_indices(source, columns, text_col, label_col)
     texts = [row.get(text_col) for row in rows]
-    labels = [row.get(label_col) for row in rows]
+    labels = [row.get(label_col) if label_col is not None else None for row in rows]
     return _Table(source, unit, positions, texts, labels, typed=True)
+
+
+def _example_object(text_col: str, label_col: str | None) -> str:
+    label = f', "{label_col}": "..."' if label_col is not None else ""
+    return f'{{"{text_col}": "..."{label}}}'
 
 
 def _json_kind(value: object) -> str:
@@ -329,7 +362,7 @@ def _json_kind(value: object) -> str:
 # Parquet
 
 
-def _read_parquet(path: Path, source: str, text_col: str, label_col: str) -> _Table:
+def _read_parquet(path: Path, source: str, text_col: str, label_col: str | None) -> _Table:
     import pyarrow.parquet as pq  # deferred: pyarrow is slow to import and only Parquet needs it
 
     try:
@@ -349,13 +382,13 @@ def _read_parquet(path: Path, source: str, text_col: str, label_col: str) -> _Ta
         ) from None
     _column_indices(source, columns, text_col, label_col)
     try:
-        table = parquet.read(columns=[text_col, label_col])
+        table = parquet.read(columns=[text_col] if label_col is None else [text_col, label_col])
     except Exception as err:
         raise DataError(f"cannot read {source} as Parquet ({_first_line(err)})") from None
     if table.num_rows == 0:
         raise DataError(f"{source} is empty: expected a Parquet file with at least one row")
     texts: list[object] = table.column(text_col).to_pylist()
-    labels: list[object] = table.column(label_col).to_pylist()
+    labels: list[object] = table.column(label_col).to_pylist() if label_col is not None else [None] * table.num_rows
     return _Table(source, "row", list(range(1, table.num_rows + 1)), texts, labels, typed=True)
 
 
@@ -386,11 +419,11 @@ def _read_utf8(path: Path, source: str) -> str:
         ) from None
 
 
-def _column_indices(source: str, columns: list[str], text_col: str, label_col: str) -> tuple[int, int]:
-    for name, other, role, flag in (
-        (text_col, label_col, "text", "--text-col"),
-        (label_col, text_col, "label", "--label-col"),
-    ):
+def _column_indices(source: str, columns: list[str], text_col: str, label_col: str | None) -> tuple[int, int | None]:
+    wanted = [(text_col, label_col or "", "text", "--text-col")]
+    if label_col is not None:
+        wanted.append((label_col, text_col, "label", "--label-col"))
+    for name, other, role, flag in wanted:
         if name not in columns:
             shown = ", ".join(_one_line(c) for c in columns) if columns else "(none)"
             guess = _suggest_column(name, other, role, columns)
@@ -398,7 +431,7 @@ def _column_indices(source: str, columns: list[str], text_col: str, label_col: s
             raise DataError(
                 f"{source}: no {role} column '{_one_line(name)}' ({flag}); found columns: {shown}{did_you_mean}"
             )
-    return columns.index(text_col), columns.index(label_col)
+    return columns.index(text_col), columns.index(label_col) if label_col is not None else None
 
 
 def _suggest_column(name: str, other: str, role: str, columns: list[str]) -> str | None:

@@ -67,7 +67,9 @@ class Plan:
         }
 
 
-def calibrate(split: DataSplit, model: str | None, pooling: str, device: str, seed: int) -> Calibration:
+def calibrate(
+    split: DataSplit, model: str | None, pooling: str, device: str, seed: int, precision: str = "auto"
+) -> Calibration:
     """Encode the user's texts for about a second (after a warm-up batch), and fit one regression on them."""
     from bertwise.backbone.encoder import forget_embeddings, load_encoder
 
@@ -75,26 +77,29 @@ def calibrate(split: DataSplit, model: str | None, pooling: str, device: str, se
     order = rng.permutation(len(split.train))
     texts = [split.train.texts[i] for i in order[:CALIBRATION_MAX_TEXTS]]
     labels = [split.train.labels[i] for i in order[:CALIBRATION_MAX_TEXTS]]
-    encoder = load_encoder(model, pooling, device)  # type: ignore[arg-type]
-    encoder.encode(texts[:8])  # the first batch pays for thread start-up and kernel selection
+    encoder = load_encoder(model, pooling, device, precision)  # type: ignore[arg-type]
+    # cache=False: cached embeddings would time the disk, not the model. The first batch pays for thread start-up.
+    encoder.encode(texts[:8], cache=False)
     forget_embeddings()
     # Time whole chunks until a second has passed: a GPU needs several batches before its speed shows.
     encoded: list[np.ndarray] = []
     done = 0
     start = time.perf_counter()
     while done < len(texts) and (done < CALIBRATION_TEXTS or time.perf_counter() - start < CALIBRATION_SECONDS):
-        encoded.append(encoder.encode(texts[done : done + CALIBRATION_TEXTS]))
+        encoded.append(encoder.encode(texts[done : done + CALIBRATION_TEXTS], cache=False))
         done += len(encoded[-1])
     rate = done / max(time.perf_counter() - start, 1e-6)
     forget_embeddings()
     return Calibration(
         encode_texts_per_second=rate,
-        train_examples_per_second=_train_examples_per_second(texts, len(split.classes), model, device, seed),
+        train_examples_per_second=_train_examples_per_second(texts, len(split.classes), model, device, seed, precision),
         probe_seconds_per_row=_probe_seconds_per_row(np.concatenate(encoded), labels[:done], len(split.classes)),
     )
 
 
-def _train_examples_per_second(texts: list[str], n_classes: int, model: str | None, device: str, seed: int) -> float:
+def _train_examples_per_second(
+    texts: list[str], n_classes: int, model: str | None, device: str, seed: int, precision: str = "auto"
+) -> float:
     """A few real optimiser steps of the classifier on the user's texts (the first is a warm-up and not timed).
 
     Measured rather than derived from encoding speed: on short texts encoding is dominated by per-batch overhead, and
@@ -103,7 +108,7 @@ def _train_examples_per_second(texts: list[str], n_classes: int, model: str | No
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from bertwise.backbone.device import resolve_device
+    from bertwise.backbone.device import autocast_dtype, resolve_device
     from bertwise.backbone.encoder import load_tokenizer, pad_batch, tokenize
     from bertwise.backbone.loading import quiet_loading
     from bertwise.backbone.resolve import resolve_backbone
@@ -115,7 +120,9 @@ def _train_examples_per_second(texts: list[str], n_classes: int, model: str | No
         network = AutoModelForSequenceClassification.from_pretrained(
             backbone.path, num_labels=n_classes, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
         ).to(target)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-5)
+    # As FinetuneClassifier trains: fused AdamW, autocast in the same precision.
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-5, fused=target.type in ("cpu", "cuda"))
+    amp = autocast_dtype(target, precision)
     batch = int(FINETUNE_DEFAULTS["batch_size"])
     ids = sorted(tokenize(tokenizer, texts[: batch * CALIBRATION_TRAIN_STEPS], backbone.max_length).input_ids, key=len)
     # Training groups texts of similar length into a batch, so time short, middle and long batches as an epoch has.
@@ -131,7 +138,9 @@ def _train_examples_per_second(texts: list[str], n_classes: int, model: str | No
             inputs = pad_batch(chunk, tokenizer.pad_token_id or 0, target)
             targets = torch.randint(0, n_classes, (len(chunk),), generator=generator).to(target)
             start = time.perf_counter()
-            loss = torch.nn.functional.cross_entropy(network(**inputs).logits.float(), targets)
+            with torch.autocast(target.type, dtype=amp, enabled=amp is not None):
+                logits = network(**inputs).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), targets)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -186,7 +195,13 @@ def finetune_steps(rows: int, scale: float = 1.0) -> int:
 
 
 def fit_seconds(
-    name: str, train_rows: int, test_rows: int, n_classes: int, calibration: Calibration, *, encode_train: bool,
+    name: str,
+    train_rows: int,
+    test_rows: int,
+    n_classes: int,
+    calibration: Calibration,
+    *,
+    encode_train: bool,
     finetune_scale: float = 1.0,
 ) -> float:
     """Estimated seconds for one fit and prediction of ``name``."""
@@ -216,8 +231,13 @@ def estimate(plan: Plan, split: DataSplit, calibration: Calibration) -> dict[str
         for run in range(seeds):
             for number, fold in enumerate(plan.protocol.folds):
                 total += fit_seconds(
-                    name, len(fold.train_rows), len(fold.test_rows), n_classes, calibration,
-                    encode_train=(run == 0 and number == 0), finetune_scale=plan.finetune_scale,
+                    name,
+                    len(fold.train_rows),
+                    len(fold.test_rows),
+                    n_classes,
+                    calibration,
+                    encode_train=(run == 0 and number == 0),
+                    finetune_scale=plan.finetune_scale,
                 )
         parts[name] = total
     if plan.curve is not None:
@@ -225,7 +245,12 @@ def estimate(plan: Plan, split: DataSplit, calibration: Calibration) -> dict[str
         for name, per_class, _ in plan.curve.jobs():
             rows = per_class * n_classes
             parts[f"{name} curve"] = parts.get(f"{name} curve", 0.0) + fit_seconds(
-                name, rows, test_rows if name != "probe" else 0, n_classes, calibration, encode_train=False,
+                name,
+                rows,
+                test_rows if name != "probe" else 0,
+                n_classes,
+                calibration,
+                encode_train=False,
                 finetune_scale=plan.finetune_scale,
             )
     return parts
@@ -338,9 +363,7 @@ def parse_duration(text: str) -> float:
     else:
         parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", cleaned)
         if not parts or "".join(number + unit for number, unit in parts) != cleaned:
-            raise ConfigError(
-                f"could not read the budget {text!r}; expected a duration such as 15m, 90s, 1h30m or 600"
-            )
+            raise ConfigError(f"could not read the budget {text!r}; expected a duration such as 15m, 90s, 1h30m or 600")
         seconds = sum(float(number) * {"h": 3600, "m": 60, "s": 1}[unit] for number, unit in parts)
     if seconds <= 0:
         raise ConfigError(f"the budget must be a positive duration; got {text!r}")

@@ -110,7 +110,11 @@ def run_curve(
 
     def summarize(per_class: float, train_rows: int, runs: np.ndarray) -> dict[str, Any]:
         estimates: Any = bootstrap_metrics(
-            y_true, runs, len(classes), resamples=config.bootstrap_resamples, confidence=config.confidence,
+            y_true,
+            runs,
+            len(classes),
+            resamples=config.bootstrap_resamples,
+            confidence=config.confidence,
             seed=config.seed,
         )
         return {
@@ -122,8 +126,7 @@ def run_curve(
             "accuracy": round(estimates["accuracy"].mean, 4),
             "accuracy_interval": [round(estimates["accuracy"].low, 4), round(estimates["accuracy"].high, 4)],
             "per_class_f1": {
-                str(label): round(estimates["per_class_f1"][position].mean, 4)
-                for position, label in enumerate(classes)
+                str(label): round(estimates["per_class_f1"][position].mean, 4) for position, label in enumerate(classes)
             },
             "per_run_macro_f1": [round(value, 4) for value in estimates["macro_f1"].per_run],
         }
@@ -200,9 +203,7 @@ def _describe_fit(forecast: Any) -> dict[str, Any]:
         "params": {"a": round(forecast.fit.a, 4), "b": round(forecast.fit.b, 4), "c": round(forecast.fit.c, 4)},
         "extrapolation": [
             {"per_class": round(n, 1), "macro_f1": round(mean, 4), "interval": [round(low, 4), round(high, 4)]}
-            for n, mean, low, high in zip(
-                forecast.per_class, forecast.mean, forecast.low, forecast.high, strict=True
-            )
+            for n, mean, low, high in zip(forecast.per_class, forecast.mean, forecast.low, forecast.high, strict=True)
         ],
     }
 

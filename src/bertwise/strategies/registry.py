@@ -18,6 +18,7 @@ def build_strategy(name: str, config: CompareConfig, *, progress: bool = False) 
             label_descriptions=dict(config.label_descriptions) or None,
             pooling=config.pooling,  # type: ignore[arg-type]
             device=config.device,
+            precision=config.precision,
             progress=progress,
         )
     if name == "probe":
@@ -28,12 +29,19 @@ def build_strategy(name: str, config: CompareConfig, *, progress: bool = False) 
             pooling=config.pooling,  # type: ignore[arg-type]
             seed=config.seed,
             device=config.device,
+            precision=config.precision,
             progress=progress,
         )
     if name == "finetune":
         from bertwise.strategies.finetune import FinetuneClassifier
 
-        return FinetuneClassifier(model=config.model, seed=config.seed, device=config.device, progress=progress)
+        return FinetuneClassifier(
+            model=config.model,
+            seed=config.seed,
+            device=config.device,
+            precision=config.precision,
+            progress=progress,
+        )
     raise KeyError(name)
 
 

@@ -75,6 +75,8 @@ class ZeroShotClassifier(Strategy):
     pooling: embedding mode's pooling ("auto", "mean", "cls").
     batch_size: texts (embedding mode) or text-label pairs (NLI mode) per forward pass.
     device: "auto", "cpu", "cuda" or "mps".
+    precision: embedding mode's precision: "auto" (bfloat16 where the hardware has bfloat16 units), "float32" or
+        "bfloat16". NLI mode runs in float32.
     """
 
     tags: ClassVar[StrategyTags] = StrategyTags(
@@ -91,6 +93,7 @@ class ZeroShotClassifier(Strategy):
         pooling: PoolingChoice = "auto",
         batch_size: int = 32,
         device: str = "auto",
+        precision: str = "auto",
         progress: bool = False,
     ) -> None:
         self.model = model
@@ -100,6 +103,7 @@ class ZeroShotClassifier(Strategy):
         self.pooling = pooling
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
         self.progress = progress
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
@@ -142,7 +146,7 @@ class ZeroShotClassifier(Strategy):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         if self.mode_ == "nli":
             return self._nli_scores(texts)
-        encoder = load_encoder(self.model, self.pooling, self.device)
+        encoder = load_encoder(self.model, self.pooling, self.device, self.precision)
         label_vectors = _unit(encoder.encode(self.descriptions_))
         text_vectors = _unit(encoder.encode(texts, progress=self.progress, description="zero-shot: encoding"))
         logits = text_vectors @ label_vectors.T / EMBEDDING_TEMPERATURE
