@@ -57,7 +57,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS)
-    parser.add_argument("--datasets", nargs="+", default=["trec6", "medical_abstracts", "banking77"])
+    parser.add_argument("--datasets", nargs="*", default=["trec6", "medical_abstracts", "banking77"])
     parser.add_argument("--budget", default="8m", help="--budget of every full comparison")
     parser.add_argument("--curve-dataset", default="banking77", help="probe-only run with a curve ('' skips)")
     parser.add_argument("--device", default="cpu")

@@ -12,8 +12,8 @@ On the same training rows, model, threads and machine, in one run:
 Each method runs in its own process, so each peak RSS is its own. Examples/s counts training examples over the
 wall time of the whole fit (tokenizing, validation passes and bookkeeping included), so it is what a user waits for.
 
-    .venv/bin/python benchmarks/finetune_speed.py                        # trec6 and medical_abstracts, ~15 min
-    .venv/bin/python benchmarks/finetune_speed.py --datasets trec6 --train-rows 400
+    .venv/bin/python benchmarks/finetune_speed.py          # trec6 (800 rows), medical_abstracts (300), ~15 min
+    .venv/bin/python benchmarks/finetune_speed.py --datasets trec6:400 --test-rows 200
 """
 
 from __future__ import annotations
@@ -130,7 +130,12 @@ def worker(method: str, job_file: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS)
-    parser.add_argument("--datasets", nargs="+", default=["trec6", "medical_abstracts"])
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["trec6", "medical_abstracts:300"],
+        help="dataset folders, each optionally NAME:ROWS to cap its training rows (default: --train-rows)",
+    )
     parser.add_argument("--train-rows", type=int, default=800)
     parser.add_argument("--test-rows", type=int, default=500)
     parser.add_argument("--article-steps", type=int, default=64)
@@ -153,9 +158,10 @@ def main() -> None:
 
     model_path = resolve_backbone(args.model).path
     report: dict[str, Any] = {"machine": machine(), "epochs": EPOCHS, "batch_size": 32, "datasets": {}}
-    for name in args.datasets:
+    for entry in args.datasets:
+        name, _, cap = entry.partition(":")
         folder = args.datasets_dir / name
-        train_texts, train_labels = load_rows(folder, "train", args.train_rows, args.seed)
+        train_texts, train_labels = load_rows(folder, "train", int(cap) if cap else args.train_rows, args.seed)
         test_texts, test_labels = load_rows(folder, "test", args.test_rows, args.seed)
         rows: dict[str, Any] = {}
         with tempfile.TemporaryDirectory(prefix="bertwise-finetune-bench-") as scratch:

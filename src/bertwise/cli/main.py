@@ -316,6 +316,19 @@ def _write_embeddings(out: Path, texts: list[str], vectors: Any) -> None:
         temporary.unlink(missing_ok=True)
 
 
+# Shipping a chosen model (train, predict, serve, export) lives in one module per command; each imports its heavy
+# libraries inside the command, like the commands above.
+from bertwise.cli.export import export_command  # noqa: E402
+from bertwise.cli.predict import predict_command  # noqa: E402
+from bertwise.cli.serve import serve_command  # noqa: E402
+from bertwise.cli.train import train_command  # noqa: E402
+
+app.command(name="train")(train_command)
+app.command(name="predict")(predict_command)
+app.command(name="serve")(serve_command)
+app.command(name="export")(export_command)
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2, never a traceback."""
     from bertwise.exceptions import BertwiseError

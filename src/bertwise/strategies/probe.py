@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 import numpy as np
@@ -81,6 +82,7 @@ class ProbeClassifier(Strategy):
 
     def _choose_c(self, features: np.ndarray, targets: np.ndarray) -> tuple[float, dict[str, float]]:
         """C with the best mean macro-F1 over stratified folds; ties go to the stronger regularisation."""
+        from joblib import Parallel, delayed
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import f1_score
         from sklearn.model_selection import StratifiedKFold
@@ -91,18 +93,29 @@ class ProbeClassifier(Strategy):
             # A class with one example cannot be held out of any fold: keep the middle of the grid.
             return float(grid[len(grid) // 2]), {}
         all_classes = np.arange(len(self.classes_))
-        totals = dict.fromkeys(grid, 0.0)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        for train_rows, held_rows in splitter.split(features, targets):
-            # Ascending C with warm starts: each fit starts from the previous, less regularised one's weights.
+
+        def score_fold(train_rows: np.ndarray, held_rows: np.ndarray) -> list[float]:
+            # Ascending C with warm starts, as LogisticRegressionCV does: each fit starts from the previous, more
+            # regularised one's weights. (At the top of the grid the warm start often already meets the tolerance,
+            # so a high C scores like the C below it and the tie goes to the stronger regularisation.)
             model = LogisticRegression(max_iter=self.max_iter, random_state=self.seed, warm_start=True)
+            scores = []
             for c in grid:
                 model.set_params(C=c).fit(features[train_rows], targets[train_rows])
                 predicted = model.predict(features[held_rows])
-                totals[c] += (
+                scores.append(
                     f1_score(targets[held_rows], predicted, average="macro", labels=all_classes, zero_division=0.0)
-                    / folds
                 )
+            return scores
+
+        # Folds run in threads: scikit-learn's loss and gradient release the GIL, so 2 cores fit two folds at once
+        # (banking77, 64 examples per class: 4.1 s serial, 2.6 s in 2 threads; identical scores).
+        workers = max(1, min(folds, os.cpu_count() or 1))
+        per_fold = Parallel(n_jobs=workers, backend="threading")(
+            delayed(score_fold)(train_rows, held_rows) for train_rows, held_rows in splitter.split(features, targets)
+        )
+        totals = {c: sum(scores[position] for scores in per_fold) / folds for position, c in enumerate(grid)}
         best = max(grid, key=lambda c: (round(totals[c], 10), -c))
         return float(best), {f"{c:g}": round(score, 4) for c, score in totals.items()}
 
