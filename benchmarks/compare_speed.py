@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--budget", default="8m", help="--budget of every full comparison")
     parser.add_argument("--curve-dataset", default="banking77", help="probe-only run with a curve ('' skips)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default=None, help="model directory (default: the embedded all-MiniLM-L6-v2)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     use_checkout()
@@ -77,6 +78,7 @@ def main() -> None:
                 args.budget,
                 "--device",
                 args.device,
+                *(["--model", args.model] if args.model else []),
                 "--no-progress",
                 "--out",
                 str(scratch / f"out-{name}"),
@@ -116,6 +118,7 @@ def main() -> None:
                 "probe",
                 "--device",
                 args.device,
+                *(["--model", args.model] if args.model else []),
                 "--no-progress",
                 "--no-report",
                 "--no-cache",
