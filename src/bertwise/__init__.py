@@ -18,7 +18,9 @@ __all__ = [
     "ZeroShotClassifier",
     "compare",
     "embed",
+    "load",
     "load_split",
+    "train",
     "__version__",
 ]
 
@@ -27,6 +29,8 @@ _LAZY = {
     "compare": "bertwise.comparison",
     "CompareConfig": "bertwise.config",
     "embed": "bertwise.embedding",
+    "load": "bertwise.export.folder",
+    "train": "bertwise.export.training",
     "FinetuneClassifier": "bertwise.strategies.finetune",
     "ProbeClassifier": "bertwise.strategies.probe",
     "ZeroShotClassifier": "bertwise.strategies.zero_shot",
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
     from bertwise.config import CompareConfig
     from bertwise.data.split import load_split
     from bertwise.embedding import embed
+    from bertwise.export.folder import load
+    from bertwise.export.training import train
     from bertwise.strategies.finetune import FinetuneClassifier
     from bertwise.strategies.probe import ProbeClassifier
     from bertwise.strategies.zero_shot import ZeroShotClassifier

@@ -39,6 +39,9 @@ class Comparison:
     recommendation: Recommendation | None = None
     # Stages taken from the run cache rather than computed: "calibration", strategy names, "learning curve".
     resumed: list[str] = field(default_factory=list)
+    # ``save_best``: the model folder written, or why none was (nothing recommended); never in results.json.
+    saved_model: Path | None = None
+    save_best_error: str | None = None
     _written: set[tuple[str, str]] = field(default_factory=set, repr=False)  # (folder, strategy) predictions saved
 
     def result(self, name: str) -> StrategyResult:
@@ -139,6 +142,7 @@ def compare(
     on_result: Callable[[StrategyResult], None] | None = None,
     console: Any = None,
     cache: bool = True,
+    save_best: str | Path | None = None,
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
@@ -152,6 +156,11 @@ def compare(
     (:mod:`bertwise.evaluation.run_cache`), and a rerun with the same data, settings and model reuses them: an
     interrupted run resumes, and results.json's ``resumed`` lists what was reused. ``cache=False`` reads and writes
     no cache at all, embeddings included.
+
+    ``save_best`` saves the recommended strategy as a model folder there (:func:`bertwise.load` reads it back): on a
+    test file or hold-out, the model of the first run, whose predictions are ``predictions-<name>.csv``; under
+    cross-validation, where no single model made them, one refit on every row. When nothing is recommended (every
+    strategy failed) no folder is written and ``Comparison.save_best_error`` says why.
     """
     from bertwise.backbone.cache import cache_directory, use_cache_dir
     from bertwise.evaluation.budget import parse_duration
@@ -182,6 +191,10 @@ def compare(
         bootstrap_resamples=bootstrap_resamples,
         budget_seconds=budget_seconds,
     )
+    if save_best is not None:
+        from bertwise.export.folder import check_output_folder
+
+        check_output_folder(Path(save_best))  # refused now rather than after the whole comparison
     # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is computed afresh.
     with contextlib.nullcontext() if cache else use_cache_dir(None):
         return _run(
@@ -194,6 +207,7 @@ def compare(
             progress=progress,
             on_result=on_result,
             console=console,
+            save_best=Path(save_best) if save_best is not None else None,
         )
 
 
@@ -208,6 +222,7 @@ def _run(
     progress: bool,
     on_result: Callable[[StrategyResult], None] | None,
     console: Any,
+    save_best: Path | None = None,
 ) -> Comparison:
     """:func:`compare` once its settings are checked, with the run cache under ``cache_root`` (None: none)."""
     from bertwise.backbone.device import resolve_device
@@ -304,6 +319,8 @@ def _run(
                     seed_dependent=tags[name].seed_dependent,
                     overrides=overrides,
                     on_fit=bar.fitted(name, fits=_fits(plan, name, tags[name].seed_dependent)),
+                    # Only a single test set has one model behind its predictions; cross-validation refits instead.
+                    keep=save_best is not None and plan.protocol.scheme != "cross-validation",
                 )
                 if run_cache is not None and key is not None:
                     run_cache.save_strategy(key, result, per_run_folds)
@@ -375,7 +392,23 @@ def _run(
     )
     if out is not None:
         comparison.save(out, report=report)
+    if save_best is not None:
+        # After results.json: failing to save a model never loses the comparison.
+        from bertwise.export.best import save_recommended
+
+        save_recommended(comparison, save_best, plan.protocol, finetune_overrides, say=_sayer(progress, console))
     return comparison
+
+
+def _sayer(progress: bool, console: Any) -> Callable[[str], None]:
+    """Where a long step after the progress bar says what it is doing: the CLI's console, and only with progress."""
+    if not progress:
+        return lambda message: None
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    return lambda message: console.print(message, markup=False, highlight=False)
 
 
 def paired_differences(

@@ -79,10 +79,19 @@ class Encoder:
 
     Embeddings are remembered per text, in memory and in the disk cache (:mod:`bertwise.backbone.cache`), so no text
     is encoded twice: not by strategies sharing an encoder, nor by later encoders or runs with the same model.
+
+    ``remember=False`` keeps neither: every call computes its texts and holds on to nothing, so a saved model that
+    predicts millions of rows keeps its memory flat and never writes its users' texts to disk.
     """
 
     def __init__(
-        self, backbone: Backbone, device: str = "auto", batch_size: int | None = None, precision: str = "auto"
+        self,
+        backbone: Backbone,
+        device: str = "auto",
+        batch_size: int | None = None,
+        precision: str = "auto",
+        *,
+        remember: bool = True,
     ) -> None:
         import torch
         from transformers import AutoModel
@@ -102,6 +111,7 @@ class Encoder:
             )
         self.model.to(self.device).eval()
         self.dimension = int(self.model.config.hidden_size)
+        self.remember = remember
         # Part of the disk cache key: whoever changes how vectors are computed must change this.
         self.precision = str(dtype).removeprefix("torch.")
         self.cache_stats = CacheStats()
@@ -121,7 +131,10 @@ class Encoder:
         """One float32 row per text, in input order: from the memo, else the disk cache, else the model.
 
         ``cache=False`` neither reads nor writes the disk cache (the memo still applies): for timing real encoding.
+        An encoder made with ``remember=False`` uses neither, whatever ``cache`` says.
         """
+        if not self.remember:
+            return self._encode_unremembered(texts, progress, description)
         missing = list(dict.fromkeys(text for text in texts if text not in self._memo))
         self.cache_stats.memory_hits += len(set(texts)) - len(missing)
         if missing:
@@ -144,6 +157,19 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._memo[text] for text in texts])
+
+    def _encode_unremembered(self, texts: Sequence[str], progress: bool, description: str) -> np.ndarray:
+        # Duplicates are encoded once and texts batched exactly as encode() batches them on an empty memo, so a saved
+        # model gives the vectors that the comparison that chose it computed.
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        computed = self._encode_uncached(unique, progress, description)
+        self.cache_stats.computed += len(unique)
+        if len(unique) == len(texts):
+            return computed
+        position = {text: row for row, text in enumerate(unique)}
+        return computed[[position[text] for text in texts]]
 
     def _disk_store(self) -> EmbeddingStore | None:
         # Looked up on every call: the cache directory and the precision may change between calls.

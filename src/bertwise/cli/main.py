@@ -93,6 +93,14 @@ def compare(
             "afresh."
         ),
     ] = True,
+    save_best: Annotated[
+        Path | None,
+        typer.Option(
+            help="Save the recommended strategy's model to this folder (load it with bertwise predict, serve or "
+            "bertwise.load): the model behind predictions-<name>.csv, or under cross-validation one refit on "
+            "every row."
+        ),
+    ] = None,
 ) -> None:
     """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
@@ -143,13 +151,24 @@ def compare(
         on_result=announce,
         console=console,
         cache=cache,
+        save_best=save_best,
     )
     print_comparison(comparison, Console())
     typer.echo(f"results: {out / 'results.json'}")
     if report:
         typer.echo(f"report: {out / 'report.html'} (summary: {out / 'summary.md'})")
+    if comparison.saved_model is not None:
+        from bertwise.export.folder import folder_size
+
+        chosen = comparison.recommendation.strategy if comparison.recommendation else None
+        typer.echo(
+            f"model: {comparison.saved_model} ({chosen}, {folder_size(comparison.saved_model) / 1e6:.1f} MB; "
+            f"predict with: bertwise predict {comparison.saved_model} FILE)"
+        )
+    if comparison.save_best_error is not None:
+        typer.echo(f"bertwise: error: --save-best: {comparison.save_best_error}", err=True)
     failed = [r.name for r in comparison.results if r.status != "ok"]
-    if failed:
+    if failed or comparison.save_best_error is not None:
         raise typer.Exit(code=1)
 
 

@@ -33,6 +33,9 @@ class Fit:
     peak_gpu_mb: float | None
     params: dict[str, Any]
     details: dict[str, Any]
+    # The fitted strategy itself, only when asked for (``keep``: ``compare --save-best`` saves the model that made the
+    # reported predictions); otherwise None, so that no fitted network outlives its evaluation.
+    estimator: Any = None
 
 
 def fit_predict(
@@ -46,11 +49,13 @@ def fit_predict(
     overrides: dict[str, Any] | None = None,
     fresh: bool = True,
     progress: bool = False,
+    keep: bool = False,
 ) -> Fit:
     """Fit ``name`` on ``train`` and predict ``test_texts``, timing and measuring both.
 
     ``fresh`` drops remembered embeddings first, so the cost is what the strategy costs when run alone; the
-    learning curve passes False so that every probe point reuses the embeddings computed once.
+    learning curve passes False so that every probe point reuses the embeddings computed once. ``keep`` returns the
+    fitted strategy in ``Fit.estimator``.
     """
     from bertwise.backbone.encoder import forget_embeddings, replayed_encoding_seconds
     from bertwise.strategies.registry import build_strategy
@@ -89,6 +94,7 @@ def fit_predict(
         peak_gpu_mb=peak_gpu,
         params=params,
         details=_details(strategy),
+        estimator=strategy if keep else None,
     )
 
 
@@ -110,6 +116,8 @@ class StrategyResult:
     probabilities: np.ndarray | None = field(default=None, repr=False)
     # Every run's predicted class indices, (runs, test rows): what the paired comparisons resample.
     run_predictions: np.ndarray | None = field(default=None, repr=False)
+    # The first run's first fitted model, when evaluate_strategy was asked to keep it; never in results.json.
+    estimator: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -194,10 +202,13 @@ def evaluate_strategy(
     overrides: dict[str, Any] | None = None,
     progress: bool = False,
     on_fit: Callable[[str, int, int, float], None] | None = None,
+    keep: bool = False,
 ) -> tuple[StrategyResult, list[list[np.ndarray]]]:
     """All runs of one strategy; also each run's per-fold probabilities (the learning curve reuses fold 0's).
 
-    ``on_fit(name, seed, fold, seconds)`` is called after every fit, for progress reporting.
+    ``on_fit(name, seed, fold, seconds)`` is called after every fit, for progress reporting. ``keep`` keeps the
+    first run's first fitted model (the one whose predictions fill ``predictions-<name>.csv`` on a single test set)
+    in ``StrategyResult.estimator``.
     """
     classes = split.classes
     n_test = len(split.test)
@@ -224,6 +235,7 @@ def evaluate_strategy(
                     overrides=overrides,
                     fresh=not fits,  # only the first fit pays for encoding, and only it is reported as the cost
                     progress=progress,
+                    keep=keep and not fits,
                 )
                 fits.append(fit)
                 fit_seconds += fit.fit_seconds
@@ -267,6 +279,7 @@ def evaluate_strategy(
             predictions=class_array[run_predictions[0]],
             probabilities=first_probabilities,
             run_predictions=run_predictions,
+            estimator=first.estimator,
             **summary,
         ),
         fold_probabilities,

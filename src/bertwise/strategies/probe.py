@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from bertwise.backbone.encoder import load_encoder
+from bertwise.backbone.encoder import Encoder, load_encoder
 from bertwise.backbone.resolve import PoolingChoice
 from bertwise.data.dataset import Label
 from bertwise.strategies.base import Strategy, StrategyTags
@@ -68,7 +68,9 @@ class ProbeClassifier(Strategy):
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
-        encoder = load_encoder(self.model, self.pooling, self.device, self.precision)
+        # A refit encodes with the (possibly changed) parameters, not with the encoder a saved model was loaded with.
+        self.__dict__.pop("encoder_", None)
+        encoder = self._encoder()
         features = encoder.encode(texts, progress=self.progress, description="probe: encoding train")
         index = {label: position for position, label in enumerate(self.classes_.tolist())}
         targets = np.array([index[label] for label in labels])
@@ -119,8 +121,14 @@ class ProbeClassifier(Strategy):
         best = max(grid, key=lambda c: (round(totals[c], 10), -c))
         return float(best), {f"{c:g}": round(score, 4) for c, score in totals.items()}
 
+    def _encoder(self) -> Encoder:
+        """The shared, remembering encoder; a model loaded from its folder brings its own (``encoder_``) that
+        remembers nothing, so serving it keeps memory flat and writes no user text to the disk cache."""
+        own: Encoder | None = getattr(self, "encoder_", None)
+        return own if own is not None else load_encoder(self.model, self.pooling, self.device, self.precision)
+
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
-        encoder = load_encoder(self.model, self.pooling, self.device, self.precision)
+        encoder = self._encoder()
         features = encoder.encode(texts, progress=self.progress, description="probe: encoding")
         probabilities = np.zeros((len(texts), len(self.classes_)))
         probabilities[:, self.head_.classes_] = self.head_.predict_proba(features)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from bertwise.backbone.encoder import load_encoder
+from bertwise.backbone.encoder import Encoder, load_encoder
 from bertwise.backbone.resolve import PoolingChoice, resolve_backbone
 from bertwise.data.dataset import Label
 from bertwise.exceptions import ConfigError, ModelError
@@ -111,6 +111,9 @@ class ZeroShotClassifier(Strategy):
             raise ConfigError(f"zero-shot mode must be 'auto', 'nli' or 'embedding'; got {self.mode!r}")
         if "{label}" not in self.template:
             raise ConfigError(f"the zero-shot template must contain '{{label}}'; got {self.template!r}")
+        # A refit must not keep the encoder, label vectors or pipeline of an earlier fit or of a loaded model.
+        for attribute in ("encoder_", "label_vectors_", "pipeline_"):
+            self.__dict__.pop(attribute, None)
         self.mode_ = self._choose_mode()
         given = {str(key): value for key, value in (self.label_descriptions or {}).items()}
         unknown = sorted(set(given) - {str(label) for label in self.classes_.tolist()})
@@ -146,11 +149,23 @@ class ZeroShotClassifier(Strategy):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         if self.mode_ == "nli":
             return self._nli_scores(texts)
-        encoder = load_encoder(self.model, self.pooling, self.device, self.precision)
-        label_vectors = _unit(encoder.encode(self.descriptions_))
+        encoder = self._encoder()
+        label_vectors = getattr(self, "label_vectors_", None)
+        if label_vectors is None:
+            label_vectors = _unit(encoder.encode(self.descriptions_))
+            if not encoder.remember:
+                # A loaded model's encoder remembers nothing: keep the descriptions' vectors rather than encode them
+                # again for every chunk of a long file.
+                self.label_vectors_ = label_vectors
         text_vectors = _unit(encoder.encode(texts, progress=self.progress, description="zero-shot: encoding"))
         logits = text_vectors @ label_vectors.T / EMBEDDING_TEMPERATURE
         return _softmax(logits)
+
+    def _encoder(self) -> Encoder:
+        """The shared, remembering encoder; a model loaded from its folder brings its own (``encoder_``) that
+        remembers nothing (see :class:`~bertwise.backbone.encoder.Encoder`)."""
+        own: Encoder | None = getattr(self, "encoder_", None)
+        return own if own is not None else load_encoder(self.model, self.pooling, self.device, self.precision)
 
     def _nli_scores(self, texts: list[str]) -> np.ndarray:
         pipeline = self._nli_pipeline()

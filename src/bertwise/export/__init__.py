@@ -1,0 +1,1 @@
+"""Shipping a chosen model: the model folder, streaming predict and the optional ONNX export."""

@@ -1,0 +1,197 @@
+"""``train``: fit one strategy on all the rows given and save it as a model folder (:mod:`bertwise.export.folder`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bertwise.data.dataset import LabeledTexts
+from bertwise.exceptions import ConfigError
+
+# Settings that belong to the machine a model runs on, not to the model: never taken from another run's results.
+_MACHINE_PARAMS = ("device", "precision", "progress")
+
+
+def train(
+    data: str | Path,
+    *,
+    strategy: str,
+    out: str | Path,
+    test: str | Path | None = None,
+    model: str | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    text_col: str = "text",
+    label_col: str = "label",
+    params_from: str | Path | None = None,
+    params: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> Any:
+    """Fit ``strategy`` on every row of ``data`` and save it as a model folder at ``out``.
+
+    ``data`` is a CSV/TSV/JSONL/Parquet file or a folder with ``train.*``; its training part is what is trained on.
+    With a test set (``test``, or ``test.*`` in the folder) the model is scored on it and macro-F1 and accuracy go
+    into the manifest. ``params_from`` names a ``compare`` results.json whose recorded parameters for this strategy
+    are applied (a budget may have shortened fine-tuning there), so the model is the one compare evaluated; its
+    recorded model and seed are used unless ``model`` or ``seed`` is given. ``params`` sets any other parameter of
+    the strategy (such as ``{"max_epochs": 3}``) last. ``seed`` defaults to 0.
+
+    Returns the fitted classifier, with the saved manifest in ``manifest_`` and the folder in ``folder_``.
+    """
+    from bertwise.config import STRATEGY_NAMES, CompareConfig
+    from bertwise.export.folder import check_output_folder, save_model
+    from bertwise.strategies.registry import build_strategy
+
+    if strategy not in STRATEGY_NAMES:
+        raise ConfigError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    target = Path(out)
+    check_output_folder(target)  # before any work: a refused folder should not cost a training run
+    recorded = read_recorded_params(params_from, strategy) if params_from is not None else {}
+    if model is None:
+        model = recorded.get("model")
+    if seed is None:
+        seed = int(recorded.get("seed", 0))
+    train_part, test_part, notes = read_training_data(data, test, text_col=text_col, label_col=label_col, seed=seed)
+    config = CompareConfig(
+        strategies=(strategy,),
+        model=model,
+        seed=seed,
+        device=device,
+        precision=precision,
+        text_col=text_col,
+        label_col=label_col,
+    )
+    estimator = build_strategy(strategy, config, progress=progress)
+    chosen = {key: value for key, value in recorded.items() if key not in (*_MACHINE_PARAMS, "model", "seed")}
+    _set_params(estimator, chosen, f"{params_from} records for {strategy}")
+    _set_params(estimator, dict(params or {}), "params")
+
+    started = time.perf_counter()
+    estimator.fit(list(train_part.texts), list(train_part.labels))
+    fit_seconds = time.perf_counter() - started
+    metrics = evaluate(estimator, test_part) if test_part is not None else _validation_metrics(estimator)
+    if params_from is not None:
+        notes.extend(_data_notes(params_from, train_part))
+    manifest = save_model(
+        estimator,
+        target,
+        training=train_part,
+        metrics=metrics,
+        trained_on=f"all {len(train_part)} rows of {train_part.source}",
+        notes=notes,
+        extra={
+            "fit_seconds": round(fit_seconds, 3),
+            "params_from": str(params_from) if params_from is not None else None,
+        },
+    )
+    estimator.manifest_ = manifest
+    estimator.folder_ = target.resolve()
+    return estimator
+
+
+def read_training_data(
+    data: str | Path, test: str | Path | None, *, text_col: str, label_col: str, seed: int
+) -> tuple[LabeledTexts, LabeledTexts | None, list[str]]:
+    """The rows to train on, the test set if there is one (``test``, or ``test.*`` in a data folder), and notes."""
+    from bertwise.data.io import read_labeled_file
+    from bertwise.data.split import _resolve, load_split
+
+    train_path, folder_test = _resolve(data, "train")
+    if test is None and folder_test is None:
+        part, notes = read_labeled_file(train_path, text_col=text_col, label_col=label_col)
+        return part, None, notes
+    # The split's own checks apply (test labels never seen in training, the same file given twice), but a class with
+    # a single training row is as welcome as it is without a test set: every strategy can train on it.
+    split = load_split(data, test=test, text_col=text_col, label_col=label_col, seed=seed, min_train_per_class=1)
+    return split.train, split.test, list(split.notes)
+
+
+def evaluate(estimator: Any, test: LabeledTexts) -> dict[str, Any]:
+    """Macro-F1 and accuracy on ``test`` (every training class counts in macro-F1, predicted or not)."""
+    from bertwise.evaluation.metrics import classification_metrics
+
+    predicted = estimator.predict(list(test.texts)).tolist()
+    scores = classification_metrics(list(test.labels), predicted, estimator.classes_.tolist())
+    return {
+        "macro_f1": round(scores["macro_f1"], 4),
+        "accuracy": round(scores["accuracy"], 4),
+        "per_class_f1": {label: round(value, 4) for label, value in scores["per_class_f1"].items()},
+        "test_rows": len(test),
+        "test_source": test.source,
+        "evaluated_by": "bertwise train",
+    }
+
+
+def read_recorded_params(path: str | Path, strategy: str) -> dict[str, Any]:
+    """The parameters ``compare`` recorded for ``strategy`` in results.json ``path``."""
+    file = Path(path)
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--params-from '{file}' not found; expected the results.json written by compare") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(
+            f"--params-from '{file}' cannot be read as JSON ({error}); expected the results.json written by compare"
+        ) from None
+    entries = results.get("strategies") if isinstance(results, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError(f"--params-from '{file}' has no 'strategies' list; expected the results.json of compare")
+    by_name = {entry.get("name"): entry for entry in entries if isinstance(entry, dict)}
+    entry = by_name.get(strategy)
+    if entry is None:
+        ran = ", ".join(str(name) for name in by_name) or "none"
+        raise ConfigError(f"--params-from '{file}' has no result for {strategy!r}; it ran: {ran}")
+    if entry.get("status") != "ok" or not isinstance(entry.get("params"), dict):
+        raise ConfigError(
+            f"--params-from '{file}': {strategy} has status {entry.get('status')!r} and no usable params; "
+            "expected a strategy that finished"
+        )
+    return dict(entry["params"])
+
+
+def _set_params(estimator: Any, values: Mapping[str, Any], where: str) -> None:
+    if not values:
+        return
+    valid = estimator.get_params()
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"{where}: {', '.join(map(repr, unknown))} is not a parameter of {type(estimator).__name__}; "
+            f"expected some of {', '.join(sorted(valid))}"
+        )
+    # JSON has no tuples: the probe's C grid comes back as a list.
+    estimator.set_params(**{key: tuple(value) if key == "Cs" else value for key, value in values.items()})
+
+
+def _validation_metrics(estimator: Any) -> dict[str, Any] | None:
+    """Fine-tuning scores its own validation split while it trains; the others are unscored without a test set."""
+    history = getattr(estimator, "history_", None)
+    best_step = getattr(estimator, "best_step_", None)
+    best = next((entry for entry in history or [] if entry.get("step") == best_step), None)
+    if best is None:
+        return None
+    return {
+        "validation_macro_f1": round(float(best["val_macro_f1"]), 4),
+        "validation_rows": int(estimator.n_validation_),
+        "evaluated_by": (
+            "the validation split fine-tuning carved from the training rows to choose its best step; "
+            "an optimistic estimate, not a test score"
+        ),
+    }
+
+
+def _data_notes(params_from: str | Path, train_part: LabeledTexts) -> list[str]:
+    try:
+        recorded = json.loads(Path(params_from).read_text(encoding="utf-8"))["dataset"]["train"]["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if recorded == len(train_part):
+        return []
+    return [
+        f"{params_from} was computed on {recorded} training rows; this model trains on {len(train_part)}, so its "
+        "predictions will not match that comparison's"
+    ]
