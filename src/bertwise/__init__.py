@@ -18,8 +18,10 @@ __all__ = [
     "ZeroShotClassifier",
     "compare",
     "embed",
+    "export_onnx",
     "load",
     "load_split",
+    "predict_file",
     "train",
     "__version__",
 ]
@@ -30,6 +32,8 @@ _LAZY = {
     "CompareConfig": "bertwise.config",
     "embed": "bertwise.embedding",
     "load": "bertwise.export.folder",
+    "predict_file": "bertwise.export.predict_file",
+    "export_onnx": "bertwise.export.onnx",
     "train": "bertwise.export.training",
     "FinetuneClassifier": "bertwise.strategies.finetune",
     "ProbeClassifier": "bertwise.strategies.probe",
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
     from bertwise.data.split import load_split
     from bertwise.embedding import embed
     from bertwise.export.folder import load
+    from bertwise.export.onnx import export_onnx
+    from bertwise.export.predict_file import predict_file
     from bertwise.export.training import train
     from bertwise.strategies.finetune import FinetuneClassifier
     from bertwise.strategies.probe import ProbeClassifier
@@ -54,4 +60,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "serve":
+        # A subpackage (bertwise.serve.serve, create_app): once imported it is this attribute anyway, so
+        # ``bertwise.serve`` is the module whether or not something imported it first.
+        import importlib
+
+        return importlib.import_module("bertwise.serve")
     raise AttributeError(f"module 'bertwise' has no attribute {name!r}")

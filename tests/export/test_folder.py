@@ -335,10 +335,14 @@ def test_an_unfitted_model_cannot_be_saved(tiny_bert: str, tmp_path: Path) -> No
 
 def test_the_package_exports_load_and_train() -> None:
     import bertwise
+    from bertwise.export.onnx import export_model_folder
+    from bertwise.export.predict_file import predict_file
     from bertwise.export.training import train
 
     assert bertwise.load is load and bertwise.train is train
-    assert {"load", "train"} <= set(bertwise.__all__)
+    assert bertwise.predict_file is predict_file and bertwise.export_onnx is export_model_folder
+    assert {"load", "train", "predict_file", "export_onnx"} <= set(bertwise.__all__)
+    assert callable(bertwise.serve.serve) and callable(bertwise.serve.create_app)
 
 
 @pytest.mark.integration

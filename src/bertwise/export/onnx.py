@@ -634,6 +634,10 @@ def export_model_folder(
     return ExportSummary(destination, size, quantize, export_seconds, report)
 
 
+# The name the package exports: ``bertwise.export_onnx(DIR)`` is ``bertwise export DIR --onnx``.
+export_onnx = export_model_folder
+
+
 def check_parity(
     reference: Any, candidate: Any, texts: Sequence[str], *, min_agreement: float, source: str
 ) -> ParityReport:
