@@ -94,7 +94,7 @@ def test_compare_writes_the_documented_schema(toy_csv: Path, tiny_bert: str, tmp
         for key in ("fit_seconds", "predict_texts_per_second", "peak_memory_mb"):
             assert strategy["cost"][key] > 0 or key == "fit_seconds"
         predictions = (out / strategy["predictions_file"]).read_text().splitlines()
-        assert predictions[0].startswith("text,label,prediction,p(cooking)")
+        assert predictions[0].startswith("text,label,predicted_label,proba_cooking")
         assert len(predictions) == 1 + saved["dataset"]["test"]["rows"]
     assert saved["dataset"]["test"]["origin"] == "held-out"
     assert saved["protocol"]["scheme"] == "holdout"

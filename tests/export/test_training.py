@@ -39,8 +39,8 @@ def reported(results: Path, name: str) -> pd.DataFrame:
 
 def assert_predicts_as_reported(model: Any, frame: pd.DataFrame) -> None:
     texts = frame["text"].tolist()
-    assert model.predict(texts).tolist() == frame["prediction"].tolist()
-    columns = [f"p({label})" for label in model.classes_]
+    assert model.predict(texts).tolist() == frame["predicted_label"].tolist()
+    columns = [f"proba_{label}" for label in model.classes_]
     # predictions-*.csv holds full-precision floats: the saved model's probabilities are the reported ones.
     np.testing.assert_allclose(model.predict_proba(texts), frame[columns].to_numpy(), rtol=0, atol=1e-12)
 

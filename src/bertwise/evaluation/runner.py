@@ -20,6 +20,9 @@ from bertwise.evaluation.protocol import Protocol
 from bertwise.exceptions import BertwiseError
 
 SCHEMA_VERSION = 2
+# Column names of predictions-<name>.csv, shared with `bertwise predict`'s output so both files read the same way.
+PREDICTED_LABEL_COLUMN = "predicted_label"
+PROBABILITY_PREFIX = "proba_"
 
 
 @dataclass
@@ -386,7 +389,9 @@ def write_predictions(path: Path, split: DataSplit, result: StrategyResult) -> N
 
     if result.predictions is None or result.probabilities is None:
         return
-    frame = pd.DataFrame({"text": split.test.texts, "label": split.test.labels, "prediction": result.predictions})
+    frame = pd.DataFrame(
+        {"text": split.test.texts, "label": split.test.labels, PREDICTED_LABEL_COLUMN: result.predictions}
+    )
     for column, label in enumerate(split.classes):
-        frame[f"p({label})"] = result.probabilities[:, column]
+        frame[f"{PROBABILITY_PREFIX}{label}"] = result.probabilities[:, column]
     frame.to_csv(path, index=False)

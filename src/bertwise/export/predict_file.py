@@ -41,12 +41,13 @@ from bertwise.data.io import (
     _one_line,
     _raise_field_size_limit,
 )
+from bertwise.evaluation.runner import PREDICTED_LABEL_COLUMN, PROBABILITY_PREFIX
 from bertwise.exceptions import ConfigError, DataError, DataFileNotFoundError, ModelError
 
 Format = Literal["csv", "tsv", "jsonl", "parquet"]
 FORMATS: dict[str, Format] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
-LABEL_COLUMN = "predicted_label"
-PROBA_PREFIX = "proba_"
+LABEL_COLUMN = PREDICTED_LABEL_COLUMN  # the same columns as compare's predictions-<name>.csv
+PROBA_PREFIX = PROBABILITY_PREFIX
 # Large enough that the encoder's length-sorted batches stay full and per-chunk overhead is noise; small enough that a
 # chunk of long documents plus its probabilities stays a few megabytes.
 DEFAULT_CHUNK_ROWS = 2048
