@@ -257,3 +257,10 @@ def test_numpy_values_are_read_like_json_values() -> None:
     probe["cost"]["fit_seconds"] = np.float32(3.2)
     assert confusion_matrix_svg(probe).startswith("<svg")
     assert "89.7 pts, fit 3.2 s" in score_cost_svg([probe])
+
+
+def test_resumed_stages_are_named_only_when_there_are_some() -> None:
+    results = full_results()
+    assert 'id="resumed"' not in render_html({**results, "resumed": []})
+    page = render_html({**results, "resumed": ["calibration", "learning curve"]})
+    assert "Resumed: calibration, learning curve: reused from the run cache" in page

@@ -95,3 +95,10 @@ def test_write_markdown_creates_the_folder(tmp_path: Path) -> None:
     results = full_results()
     path = write_markdown(results, tmp_path / "nested" / "summary.md")
     assert path.read_text(encoding="utf-8") == render_markdown(results)
+
+
+def test_resumed_stages_are_named_only_when_there_are_some() -> None:
+    results = full_results()
+    assert "Resumed" not in render_markdown({**results, "resumed": []})
+    text = render_markdown({**results, "resumed": ["calibration", "probe"]})
+    assert "**Resumed**: calibration, probe: reused from the run cache" in text

@@ -93,6 +93,13 @@ _METRICS = (
 )
 
 
+# Stages results.json lists under "resumed" were not computed in this run.
+RESUMED_NOTE = (
+    "reused from the run cache, where an earlier run with the same data, settings and model left them; "
+    "their costs are the ones measured then"
+)
+
+
 def render_html(results: Mapping[str, Any]) -> str:
     """The whole report page for one results dict, as a string."""
     results = results if isinstance(results, Mapping) else {}
@@ -108,6 +115,7 @@ def render_html(results: Mapping[str, Any]) -> str:
         _per_class(results),
         _confusions(results.get("strategies")),
         _protocol_budget(results.get("protocol"), results.get("budget")),
+        _resumed(results.get("resumed")),
         _machine_config(results),
         _footer(results),
     ]
@@ -544,6 +552,13 @@ def _protocol_budget(protocol: Any, budget: Any) -> str:
         facts.append(("Cuts", f"<ul>{cuts}</ul>" if cuts else "none"))
         lines.append("<h3>Budget</h3>\n" + _facts(facts, "budget-facts"))
     return "\n".join(lines)
+
+
+def _resumed(resumed: Any) -> str:
+    stages = [str(stage) for stage in _seq(resumed) if stage]
+    if not stages:
+        return ""
+    return f'<p class="note" id="resumed">Resumed: {_e(", ".join(stages))}: {_e(RESUMED_NOTE)}.</p>'
 
 
 def _machine_config(results: Mapping[str, Any]) -> str:

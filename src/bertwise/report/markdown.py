@@ -28,6 +28,13 @@ _METRIC_NAMES = {
 }
 
 
+# Stages results.json lists under "resumed" were not computed in this run.
+RESUMED_NOTE = (
+    "reused from the run cache, where an earlier run with the same data, settings and model left them; "
+    "their costs are the ones measured then"
+)
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The summary as Markdown text."""
     results = results if isinstance(results, Mapping) else {}
@@ -41,6 +48,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         _diagnostics(results.get("diagnostics")),
         _protocol(results.get("protocol"), confidence),
         _budget(results.get("budget")),
+        _resumed(results.get("resumed")),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
 
@@ -265,6 +273,13 @@ def _budget(budget: Any) -> str:
             line += f" ({_duration(budget['estimated_seconds_uncut'])} without cuts)"
     cuts = _bullets(budget.get("cuts"))
     return line + (".\n\nCuts to fit the budget:\n\n" + "\n".join(cuts) if cuts else "; nothing was cut.")
+
+
+def _resumed(resumed: Any) -> str:
+    stages = [str(stage) for stage in _seq(resumed) if stage]
+    if not stages:
+        return ""
+    return f"**Resumed**: {_md(', '.join(stages))}: {_md(RESUMED_NOTE)}."
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
