@@ -242,15 +242,17 @@ def _parse_delimited(
     if header is None or not positions:
         raise DataError(f"{source} is empty: expected a header row and at least one data row")
     if end > start and quoting != csv.QUOTE_NONE:
-        _check_last_record_closed(text, source, delimiter, start)
+        lines = io.StringIO(text, newline="").readlines()
+        _check_last_record_closed("".join(lines[start - 1 :]), source, delimiter, start)
     return _Table(source, "line", positions, texts, labels, typed=False)
 
 
-def _check_last_record_closed(text: str, source: str, delimiter: str, start: int) -> None:
-    # A quote opened in the last record swallows the rest of the file without changing the field count, and
-    # the lenient parser accepts that silently; only a strict parse of that tail tells.
-    lines = io.StringIO(text, newline="").readlines()
-    tail = "".join(lines[start - 1 :])
+def _check_last_record_closed(tail: str, source: str, delimiter: str, start: int) -> None:
+    """``tail``: the text of a file's last record, which starts on line ``start``.
+
+    A quote opened in the last record swallows the rest of the file without changing the field count, and the
+    lenient parser accepts that silently; only a strict parse of that tail tells.
+    """
     try:
         for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
             pass

@@ -530,19 +530,33 @@ def _classes_array(manifest: Mapping[str, Any]) -> np.ndarray:
     return np.array(classes, dtype=object if isinstance(classes[0], str) else None)
 
 
-def _configured(estimator: Any, manifest: Mapping[str, Any], **overrides: Any) -> Any:
-    params = {**manifest["params"], **overrides}
-    for key in ("Cs",):
-        if isinstance(params.get(key), list):
-            params[key] = tuple(params[key])
+def set_recorded_params(
+    estimator: Any, params: Mapping[str, Any], unknown_error: Callable[[str, str], Exception]
+) -> Any:
+    """``set_params`` with parameters read back from JSON (a manifest, a results.json).
+
+    Names the estimator does not have raise ``unknown_error(unknown names, valid names)``; JSON has no tuples, so the
+    probe's C grid comes back as a list and is made a tuple again.
+    """
     valid = estimator.get_params()
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ModelError(
-            f"manifest.json params name {', '.join(map(repr, unknown))}, unknown to this bertwise's "
-            f"{type(estimator).__name__}; expected some of {', '.join(sorted(valid))} (saved by a newer bertwise?)"
-        )
-    return estimator.set_params(**params)
+        raise unknown_error(", ".join(map(repr, unknown)), ", ".join(sorted(valid)))
+    return estimator.set_params(
+        **{key: tuple(value) if key == "Cs" and isinstance(value, list) else value for key, value in params.items()}
+    )
+
+
+def _configured(estimator: Any, manifest: Mapping[str, Any], **overrides: Any) -> Any:
+    name = type(estimator).__name__
+    return set_recorded_params(
+        estimator,
+        {**manifest["params"], **overrides},
+        lambda unknown, valid: ModelError(
+            f"manifest.json params name {unknown}, unknown to this bertwise's {name}; expected some of {valid} "
+            "(saved by a newer bertwise?)"
+        ),
+    )
 
 
 def _saved_backbone(folder: Path, manifest: Mapping[str, Any]) -> Any:

@@ -35,6 +35,7 @@ import numpy as np
 
 from bertwise.data.io import (
     _as_text,
+    _check_last_record_closed,
     _column_indices,
     _first_line,
     _json_kind,
@@ -531,17 +532,7 @@ class _DelimitedReader:
                 f"expected a quoted field to end with a quote followed by a {sep_name}"
             ) from None
         if end and not self._strict and not self.literal:
-            # A quote opened in the last record swallows the rest of the file without changing the field count, and
-            # the lenient parser accepts that silently; only a strict parse of that record tells.
-            try:
-                for _ in csv.reader(io.StringIO("".join(lines), newline=""), delimiter=self.delimiter, strict=True):
-                    pass
-            except csv.Error as err:
-                if "unexpected end of data" in str(err):
-                    raise DataError(
-                        f"{self.source} line {start}: a quoted field starting on this line is never closed; "
-                        "expected a closing '\"' (an unbalanced quote?)"
-                    ) from None
+            _check_last_record_closed("".join(lines), self.source, self.delimiter, start)
 
     def chunks(self) -> Iterator[_Chunk]:
         width = len(self.header)

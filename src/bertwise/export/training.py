@@ -10,6 +10,7 @@ from typing import Any
 
 from bertwise.data.dataset import LabeledTexts
 from bertwise.exceptions import ConfigError
+from bertwise.export.folder import check_output_folder, save_model, set_recorded_params
 
 # Settings that belong to the machine a model runs on, not to the model: never taken from another run's results.
 _MACHINE_PARAMS = ("device", "precision", "progress")
@@ -43,7 +44,6 @@ def train(
     Returns the fitted classifier, with the saved manifest in ``manifest_`` and the folder in ``folder_``.
     """
     from bertwise.config import STRATEGY_NAMES, CompareConfig
-    from bertwise.export.folder import check_output_folder, save_model
     from bertwise.strategies.registry import build_strategy
 
     if strategy not in STRATEGY_NAMES:
@@ -154,17 +154,14 @@ def read_recorded_params(path: str | Path, strategy: str) -> dict[str, Any]:
 
 
 def _set_params(estimator: Any, values: Mapping[str, Any], where: str) -> None:
-    if not values:
-        return
-    valid = estimator.get_params()
-    unknown = sorted(set(values) - set(valid))
-    if unknown:
-        raise ConfigError(
-            f"{where}: {', '.join(map(repr, unknown))} is not a parameter of {type(estimator).__name__}; "
-            f"expected some of {', '.join(sorted(valid))}"
-        )
-    # JSON has no tuples: the probe's C grid comes back as a list.
-    estimator.set_params(**{key: tuple(value) if key == "Cs" else value for key, value in values.items()})
+    name = type(estimator).__name__
+    set_recorded_params(
+        estimator,
+        values,
+        lambda unknown, valid: ConfigError(
+            f"{where}: {unknown} is not a parameter of {name}; expected some of {valid}"
+        ),
+    )
 
 
 def _validation_metrics(estimator: Any) -> dict[str, Any] | None:

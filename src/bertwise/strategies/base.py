@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -16,6 +16,9 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 from bertwise.data.dataset import Label
 from bertwise.exceptions import BertwiseError, DataError
+
+if TYPE_CHECKING:
+    from bertwise.backbone.encoder import Encoder
 
 
 class NotFittedError(BertwiseError, SklearnNotFittedError):
@@ -80,6 +83,23 @@ class Strategy(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.tags.seed_dependent
         return tags
+
+
+class FrozenBackboneMixin:
+    """For strategies that encode texts with the frozen backbone (the probe, zero-shot's embedding mode)."""
+
+    model: str | None
+    pooling: Any
+    device: str
+    precision: str
+
+    def _encoder(self) -> Encoder:
+        """The shared, remembering encoder; a model loaded from its folder brings its own (``encoder_``) that
+        remembers nothing, so serving it keeps memory flat and writes no user text to the disk cache."""
+        from bertwise.backbone.encoder import load_encoder
+
+        own: Encoder | None = getattr(self, "encoder_", None)
+        return own if own is not None else load_encoder(self.model, self.pooling, self.device, self.precision)
 
 
 def _check_texts(texts: Sequence[str], where: str) -> list[str]:

@@ -7,17 +7,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from bertwise.backbone.encoder import Encoder, load_encoder
 from bertwise.backbone.resolve import PoolingChoice
 from bertwise.data.dataset import Label
-from bertwise.strategies.base import Strategy, StrategyTags
+from bertwise.strategies.base import FrozenBackboneMixin, Strategy, StrategyTags
 
 # Inverse regularisation strengths tried by cross-validation. Unit-norm sentence embeddings need far weaker
 # regularisation than sklearn's default C=1 (which under-fits many-class sets), so the grid reaches high.
 DEFAULT_CS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 
-class ProbeClassifier(Strategy):
+class ProbeClassifier(FrozenBackboneMixin, Strategy):
     """Frozen encoder + logistic regression whose ``C`` is chosen by stratified cross-validation on the training set.
 
     Cheap to train (one encoding pass, then seconds of CPU), fast to serve, and hard to beat when labeled data is
@@ -120,12 +119,6 @@ class ProbeClassifier(Strategy):
         totals = {c: sum(scores[position] for scores in per_fold) / folds for position, c in enumerate(grid)}
         best = max(grid, key=lambda c: (round(totals[c], 10), -c))
         return float(best), {f"{c:g}": round(score, 4) for c, score in totals.items()}
-
-    def _encoder(self) -> Encoder:
-        """The shared, remembering encoder; a model loaded from its folder brings its own (``encoder_``) that
-        remembers nothing, so serving it keeps memory flat and writes no user text to the disk cache."""
-        own: Encoder | None = getattr(self, "encoder_", None)
-        return own if own is not None else load_encoder(self.model, self.pooling, self.device, self.precision)
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         encoder = self._encoder()

@@ -17,11 +17,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from bertwise.backbone.encoder import Encoder, load_encoder
 from bertwise.backbone.resolve import PoolingChoice, resolve_backbone
 from bertwise.data.dataset import Label
 from bertwise.exceptions import ConfigError, ModelError
-from bertwise.strategies.base import Strategy, StrategyTags
+from bertwise.strategies.base import FrozenBackboneMixin, Strategy, StrategyTags
 
 DEFAULT_TEMPLATE = "This text is about {label}."
 # Cosine similarities of sentence embeddings differ by a few hundredths between labels; this temperature spreads
@@ -60,7 +59,7 @@ def load_label_descriptions(path: str | Path) -> dict[str, str]:
     return {str(key): value for key, value in content.items()}
 
 
-class ZeroShotClassifier(Strategy):
+class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
     """Ranks labels with no training: ``fit`` only records the label set (and builds the label descriptions).
 
     Use it as a baseline, when there are no labels yet, or when labels change often. It needs labels that mean
@@ -160,12 +159,6 @@ class ZeroShotClassifier(Strategy):
         text_vectors = _unit(encoder.encode(texts, progress=self.progress, description="zero-shot: encoding"))
         logits = text_vectors @ label_vectors.T / EMBEDDING_TEMPERATURE
         return _softmax(logits)
-
-    def _encoder(self) -> Encoder:
-        """The shared, remembering encoder; a model loaded from its folder brings its own (``encoder_``) that
-        remembers nothing (see :class:`~bertwise.backbone.encoder.Encoder`)."""
-        own: Encoder | None = getattr(self, "encoder_", None)
-        return own if own is not None else load_encoder(self.model, self.pooling, self.device, self.precision)
 
     def _nli_scores(self, texts: list[str]) -> np.ndarray:
         pipeline = self._nli_pipeline()
