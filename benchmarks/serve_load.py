@@ -97,16 +97,63 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-async def load_test(url: str, texts: list[str], clients: int, seconds: float, warmup: float) -> dict[str, Any]:
-    """``clients`` loops sending one text per request; only requests sent inside the measured window count."""
-    import importlib.util
+class _HttpxClient:
+    """One keep-alive connection through httpx (the client most Python services use)."""
 
-    if importlib.util.find_spec("sniffio") is None:
-        # httpcore tries `import sniffio` several times per request and, when it is not installed, pays a failed
-        # import search each time (a fifth of the client's CPU here); a None entry makes that import fail at once,
-        # with the same outcome (httpcore assumes asyncio).
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-    import httpx
+    def __init__(self, url: str) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("sniffio") is None:
+            # httpcore tries `import sniffio` several times per request and, when it is not installed, pays a failed
+            # import search each time (a fifth of the client's CPU here); a None entry makes that import fail at
+            # once, with the same outcome (httpcore assumes asyncio).
+            sys.modules["sniffio"] = None  # type: ignore[assignment]
+        import httpx
+
+        self.errors: tuple[type[BaseException], ...] = (httpx.HTTPError,)
+        self._http = httpx.AsyncClient(base_url=url, timeout=60)
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        response = await self._http.post(path, json=body)
+        return response.status_code, response.text
+
+    async def get_json(self, path: str) -> Any:
+        return (await self._http.get(path)).json()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class _AiohttpClient:
+    """One keep-alive connection through aiohttp, which costs about a quarter of httpx's CPU per request here."""
+
+    def __init__(self, url: str) -> None:
+        import aiohttp
+
+        self.errors = (aiohttp.ClientError, asyncio.TimeoutError)
+        self._http = aiohttp.ClientSession(
+            base_url=url, timeout=aiohttp.ClientTimeout(total=60), connector=aiohttp.TCPConnector(limit=1)
+        )
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        async with self._http.post(path, json=body) as response:
+            return response.status, await response.text()
+
+    async def get_json(self, path: str) -> Any:
+        async with self._http.get(path) as response:
+            return await response.json()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+CLIENTS = {"aiohttp": _AiohttpClient, "httpx": _HttpxClient}
+
+
+async def load_test(
+    url: str, texts: list[str], clients: int, seconds: float, warmup: float, per_request: int, library: str
+) -> dict[str, Any]:
+    """``clients`` loops sending ``per_request`` texts per request; only requests sent inside the window count."""
     import numpy as np
 
     latencies: list[float] = []
@@ -117,17 +164,18 @@ async def load_test(url: str, texts: list[str], clients: int, seconds: float, wa
     window_start = start + warmup
     window_end = window_start + seconds
 
-    async def client(number: int, http: httpx.AsyncClient) -> None:
+    async def client(number: int, http: Any) -> None:
         nonlocal counted
-        position = number  # each client starts at its own place in the texts
+        position = number * per_request  # each client starts at its own place in the texts
         while loop.time() < window_end:
-            text = texts[position % len(texts)]
-            position += clients
+            chosen = [texts[(position + i) % len(texts)] for i in range(per_request)]
+            position += clients * per_request
+            body = {"text": chosen[0]} if per_request == 1 else {"texts": chosen}
             sent = loop.time()
             try:
-                response = await http.post("/predict", json={"text": text})
-                failure = None if response.status_code == 200 else f"{response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as error:
+                status, text = await http.post("/predict", body)
+                failure = None if status == 200 else f"{status}: {text[:200]}"
+            except http.errors as error:
                 failure = f"{type(error).__name__}: {error}"
             finished = loop.time()
             if sent < window_start or finished > window_end:
@@ -138,24 +186,26 @@ async def load_test(url: str, texts: list[str], clients: int, seconds: float, wa
             else:
                 errors.append(failure)
 
-    # One AsyncClient (one keep-alive connection) per simulated client, as independent clients would be: one shared
+    # One client object (one keep-alive connection) per simulated client, as independent clients would be: one shared
     # pool of 32 connections costs httpcore about 2.5x the CPU per request (it scans the whole pool on every
     # request), and on 2 cores every client CPU second is taken from the server.
-    https = [httpx.AsyncClient(base_url=url, timeout=60) for _ in range(clients)]
+    https = [CLIENTS[library](url) for _ in range(clients)]
+    # Its own connection: behind a busy client's, the snapshot could wait for that client's last request.
+    monitor = CLIENTS[library](url)
     health_before: dict[str, Any] = {}
 
     async def snapshot() -> None:
         await asyncio.sleep(max(0.0, window_start - loop.time()))
-        health_before.update((await https[0].get("/health")).json())
+        health_before.update(await monitor.get_json("/health"))
 
     cpu_before = time.process_time()
     try:
         await asyncio.gather(snapshot(), *(client(number, https[number]) for number in range(clients)))
         client_cpu = time.process_time() - cpu_before
-        health_after = (await https[0].get("/health")).json()
+        health_after = await monitor.get_json("/health")
     finally:
-        for http in https:
-            await http.aclose()
+        for http in [*https, monitor]:
+            await http.close()
 
     done = len(latencies)
     quantiles = np.percentile(np.array(latencies) * 1000, [50, 95, 99]) if latencies else [float("nan")] * 3
@@ -164,6 +214,8 @@ async def load_test(url: str, texts: list[str], clients: int, seconds: float, wa
     busy = health_after["busy_s"] - health_before.get("busy_s", 0.0)
     return {
         "clients": clients,
+        "client_library": library,
+        "texts_per_request": per_request,
         "seconds": seconds,
         "warmup_seconds": warmup,
         "requests": counted,
@@ -171,7 +223,7 @@ async def load_test(url: str, texts: list[str], clients: int, seconds: float, wa
         "errors": len(errors),
         "error_examples": sorted(set(errors))[:5],
         "requests_per_s": round(done / seconds, 1),
-        "texts_per_s": round(done / seconds, 1),  # one text per request
+        "texts_per_s": round(done * per_request / seconds, 1),
         "latency_ms": {
             "p50": round(float(quantiles[0]), 1),
             "p95": round(float(quantiles[1]), 1),
@@ -213,6 +265,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: train a probe on the sample)")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--texts-per-request", type=int, default=1, help="texts each request carries")
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="aiohttp", help="HTTP client library")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured load, after the warm-up")
     parser.add_argument("--warmup-seconds", type=float, default=3.0, help="load before the measured window")
     parser.add_argument("--offline-batch", type=int, default=64, help="texts per offline predict_proba call")
@@ -262,7 +316,17 @@ def main() -> None:
             print(
                 f"serving on {url}: {args.clients} clients for {args.warmup_seconds:g} s warm-up + {args.seconds:g} s"
             )
-            served = asyncio.run(load_test(url, texts, args.clients, args.seconds, args.warmup_seconds))
+            served = asyncio.run(
+                load_test(
+                    url,
+                    texts,
+                    args.clients,
+                    args.seconds,
+                    args.warmup_seconds,
+                    args.texts_per_request,
+                    args.client,
+                )
+            )
             served["server_cpu_seconds"] = round(sum(server_process.cpu_times()[:2]) - server_cpu_before, 1)
         finally:
             stop_server(process)

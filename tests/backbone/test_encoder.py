@@ -3,15 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertwise.backbone.encoder import Encoder, length_sorted_batches, load_encoder, tokenize
+from bertwise.backbone.encoder import Encoder, load_encoder, tokenize
 from bertwise.backbone.resolve import resolve_backbone
-
-
-def test_batches_group_similar_lengths_and_cover_everything() -> None:
-    lengths = [3, 30, 4, 29, 5, 28]
-    batches = length_sorted_batches(lengths, 2)
-    assert sorted(i for b in batches for i in b) == list(range(6))
-    assert [sorted(lengths[i] for i in b) for b in batches] == [[29, 30], [5, 28], [3, 4]]
 
 
 def test_padding_does_not_change_embeddings(tiny_bert: str) -> None:

@@ -1,7 +1,9 @@
 """Turning texts into one vector each with a frozen backbone: the probe's features and zero-shot's similarities.
 
-Texts are tokenized once, sorted by length and run in batches padded only to the longest text of the batch, so short
-texts never pay for long ones (the article's pad-everything-to-128, one-text-at-a-time loop is about 10x slower).
+Texts are tokenized once, sorted by length and run in batches padded only to the longest text of the batch, cut
+where padding would cost more than another forward pass and run two side by side on a CPU
+(:mod:`bertwise.backbone.batching`), so short texts never pay for long ones (the article's pad-everything-to-128,
+one-text-at-a-time loop is about 10x slower).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from bertwise.backbone.batching import inference_streams, padding_aware_batches, pass_overhead_tokens, run_batches
 from bertwise.backbone.cache import CacheStats, EmbeddingStore, model_fingerprint, open_store
 from bertwise.backbone.device import resolve_device, resolve_precision
 from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
 
-# Texts per batch when the caller names none. On 2 CPU cores 16 to 32 were fastest on short and long texts alike
-# (64: -10 %, 128: -25 %); GPUs need wide batches to fill their units.
+# The most texts per batch when the caller names none (batches are cut shorter where padding costs more). On 2 CPU
+# cores 16 to 32 were fastest on short and long texts alike (64: -10 %, 128: -25 %); GPUs need wide batches.
 CPU_BATCH_SIZE = 32
 GPU_BATCH_SIZE = 256
 # Past this many remembered embeddings the memo is cleared rather than grown (about 150 MB at 384 dimensions).
@@ -56,12 +59,6 @@ def tokenize(
     return Tokenized(input_ids=encoded["input_ids"], truncated=truncated)
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, longest first so a memory problem shows at once."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-
 def pad_batch(input_ids: Sequence[Sequence[int]], pad_id: int, device: Any) -> dict[str, Any]:
     import torch
 
@@ -92,6 +89,7 @@ class Encoder:
         precision: str = "auto",
         *,
         remember: bool = True,
+        streams: int | None = None,
     ) -> None:
         import torch
         from transformers import AutoModel
@@ -112,6 +110,8 @@ class Encoder:
         self.model.to(self.device).eval()
         self.dimension = int(self.model.config.hidden_size)
         self.remember = remember
+        # None: decided per call from the calling thread's torch threads (a server's model threads run one each).
+        self.streams = streams
         # Part of the disk cache key: whoever changes how vectors are computed must change this.
         self.precision = str(dtype).removeprefix("torch.")
         self.cache_stats = CacheStats()
@@ -189,21 +189,33 @@ class Encoder:
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
         seconds = np.zeros(len(texts))
         pad_id = self.tokenizer.pad_token_id or 0
-        with (
-            torch.inference_mode(),
-            tqdm(total=len(texts), desc=description, unit="text", disable=not progress) as bar,
-        ):
-            for batch in length_sorted_batches(lengths, self.batch_size):
-                started = time.perf_counter()
+        batches = padding_aware_batches(
+            lengths,
+            self.batch_size,
+            overhead_tokens=pass_overhead_tokens(self.device),
+            hidden_size=self.dimension,
+        )
+
+        def run_batch(batch: list[int]) -> None:
+            started = time.perf_counter()
+            with torch.inference_mode():  # per thread: batches may run in stream threads
                 inputs = pad_batch([tokenized.input_ids[i] for i in batch], pad_id, self.device)
                 hidden = self.model(**inputs).last_hidden_state
                 vectors = pool(hidden.float(), inputs["attention_mask"], self.backbone.pooling)
                 if self.backbone.normalize:
                     vectors = torch.nn.functional.normalize(vectors, dim=-1)
                 output[batch] = vectors.cpu().numpy()  # waits for the device, so the time below is real
-                tokens = np.array([lengths[i] for i in batch], dtype=np.float64)
-                seconds[batch] = (time.perf_counter() - started) * tokens / tokens.sum()
-                bar.update(len(batch))
+            tokens = np.array([lengths[i] for i in batch], dtype=np.float64)
+            seconds[batch] = (time.perf_counter() - started) * tokens / tokens.sum()
+            bar.update(len(batch))
+
+        started = time.perf_counter()
+        with tqdm(total=len(texts), desc=description, unit="text", disable=not progress) as bar:
+            run_batches(batches, run_batch, self.streams or inference_streams(self.device))
+        # Side-by-side batches each took longer than their share of the wall time: scale the shares to the wall time,
+        # so cached vectors replay what computing them cost.
+        if seconds.sum() > 0:
+            seconds *= (time.perf_counter() - started) / seconds.sum()
         self.last_compute_seconds = seconds
         return output
 

@@ -11,7 +11,7 @@ rather than asking the caller for a tensor of them. Pooling and normalisation ar
 ONNX encoder returns the same vectors as :meth:`bertwise.backbone.encoder.Encoder.encode` with precision float32.
 
 The runner tokenizes with the same tokenizer, ``max_length`` and truncation as the torch path, and runs length-sorted
-batches padded only to their longest text (:func:`~bertwise.backbone.encoder.length_sorted_batches`), so short texts
+batches padded only to their longest text (:func:`~bertwise.backbone.batching.padding_aware_batches`), so short texts
 never pay for long ones here either.
 
 A model folder (:mod:`bertwise.export.folder`) gets its export through :func:`export_model_folder` (``bertwise export
@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from bertwise.backbone.encoder import CPU_BATCH_SIZE, length_sorted_batches, load_tokenizer, tokenize
+from bertwise.backbone.batching import padding_aware_batches
+from bertwise.backbone.encoder import CPU_BATCH_SIZE, load_tokenizer, tokenize
 from bertwise.backbone.resolve import Backbone, PoolingChoice
 from bertwise.exceptions import BertwiseError
 
@@ -336,7 +337,7 @@ class OnnxRunner:
         output: np.ndarray | None = None
         if self.width is not None:
             output = np.empty((len(input_ids), self.width), dtype=np.float32)
-        for batch in length_sorted_batches(lengths, self.batch_size):
+        for batch in padding_aware_batches(lengths, self.batch_size):
             feeds = self._feeds([input_ids[i] for i in batch])
             result = np.asarray(self.session.run([self.output_name], feeds)[0], dtype=np.float32)
             if output is None:

@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from bertwise.backbone.batching import inference_streams, padding_aware_batches, pass_overhead_tokens, run_batches
 from bertwise.backbone.device import autocast_dtype, resolve_device
-from bertwise.backbone.encoder import Tokenized, length_sorted_batches, load_tokenizer, pad_batch, tokenize
+from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
@@ -305,9 +306,18 @@ def _logits(
 
     network.eval()
     output = np.empty((len(input_ids), network.config.num_labels), dtype=np.float32)
-    with torch.inference_mode():
-        for batch in length_sorted_batches([len(ids) for ids in input_ids], batch_size):
+    batches = padding_aware_batches(
+        [len(ids) for ids in input_ids],
+        batch_size,
+        overhead_tokens=pass_overhead_tokens(device),
+        hidden_size=int(network.config.hidden_size),
+    )
+
+    def run_batch(batch: list[int]) -> None:
+        # Both contexts are per thread, and batches may run in stream threads.
+        with torch.inference_mode(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             inputs = pad_batch([input_ids[i] for i in batch], pad_id, device)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                output[batch] = network(**inputs).logits.float().cpu().numpy()
+            output[batch] = network(**inputs).logits.float().cpu().numpy()
+
+    run_batches(batches, run_batch, inference_streams(device))
     return output
