@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.exceptions import ConfigError
+
 # The fixed cost of one forward pass, in padded tokens' worth of work. Measured on CPU (12.9 ms for 1 text of 8 tokens
 # against 0.19 ms per token); on a GPU launching the kernels costs far more than a token, so batches stay wide there
 # unless one text is much longer than the rest. The optimum is flat: with the measured cost model, half or twice the
@@ -29,10 +31,6 @@ import numpy as np
 CPU_PASS_OVERHEAD_TOKENS = 64
 GPU_PASS_OVERHEAD_TOKENS = 4096
 STREAMS_ENV = "BERTWISE_INFERENCE_STREAMS"
-
-
-def pass_overhead_tokens(device: Any) -> int:
-    return CPU_PASS_OVERHEAD_TOKENS if getattr(device, "type", device) == "cpu" else GPU_PASS_OVERHEAD_TOKENS
 
 
 def padding_aware_batches(
@@ -84,8 +82,6 @@ def inference_streams(device: Any) -> int:
         try:
             streams = int(configured)
         except ValueError:
-            from bertwise.exceptions import ConfigError
-
             raise ConfigError(f"{STREAMS_ENV} must be a whole number >= 1; got {configured!r}") from None
         return max(1, streams)
     if getattr(device, "type", device) != "cpu":
@@ -134,3 +130,26 @@ def run_batches(batches: Sequence[list[int]], run_batch: Callable[[list[int]], N
         stop.set()
         executor.shutdown(wait=True)
         torch.set_num_threads(caller_threads)
+
+
+def run_inference(
+    lengths: Sequence[int],
+    max_batch: int,
+    run_batch: Callable[[list[int]], None],
+    *,
+    device: Any,
+    hidden_size: int,
+    streams: int | None = None,
+) -> None:
+    """The torch paths' one entry: :func:`padding_aware_batches` for ``device``, run by :func:`run_batches`.
+
+    ``streams=None`` takes :func:`inference_streams`, read from the calling thread's torch threads.
+    """
+    on_cpu = getattr(device, "type", device) == "cpu"
+    batches = padding_aware_batches(
+        lengths,
+        max_batch,
+        overhead_tokens=CPU_PASS_OVERHEAD_TOKENS if on_cpu else GPU_PASS_OVERHEAD_TOKENS,
+        hidden_size=hidden_size,
+    )
+    run_batches(batches, run_batch, streams or inference_streams(device))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bertwise.backbone.batching import inference_streams, padding_aware_batches, pass_overhead_tokens, run_batches
+from bertwise.backbone.batching import run_inference
 from bertwise.backbone.cache import CacheStats, EmbeddingStore, model_fingerprint, open_store
 from bertwise.backbone.device import resolve_device, resolve_precision
 from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
@@ -189,12 +189,6 @@ class Encoder:
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
         seconds = np.zeros(len(texts))
         pad_id = self.tokenizer.pad_token_id or 0
-        batches = padding_aware_batches(
-            lengths,
-            self.batch_size,
-            overhead_tokens=pass_overhead_tokens(self.device),
-            hidden_size=self.dimension,
-        )
 
         def run_batch(batch: list[int]) -> None:
             started = time.perf_counter()
@@ -211,7 +205,14 @@ class Encoder:
 
         started = time.perf_counter()
         with tqdm(total=len(texts), desc=description, unit="text", disable=not progress) as bar:
-            run_batches(batches, run_batch, self.streams or inference_streams(self.device))
+            run_inference(
+                lengths,
+                self.batch_size,
+                run_batch,
+                device=self.device,
+                hidden_size=self.dimension,
+                streams=self.streams,
+            )
         # Side-by-side batches each took longer than their share of the wall time: scale the shares to the wall time,
         # so cached vectors replay what computing them cost.
         if seconds.sum() > 0:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from bertwise.backbone.batching import inference_streams, padding_aware_batches, pass_overhead_tokens, run_batches
+from bertwise.backbone.batching import run_inference
 from bertwise.backbone.device import autocast_dtype, resolve_device
 from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
@@ -306,12 +306,6 @@ def _logits(
 
     network.eval()
     output = np.empty((len(input_ids), network.config.num_labels), dtype=np.float32)
-    batches = padding_aware_batches(
-        [len(ids) for ids in input_ids],
-        batch_size,
-        overhead_tokens=pass_overhead_tokens(device),
-        hidden_size=int(network.config.hidden_size),
-    )
 
     def run_batch(batch: list[int]) -> None:
         # Both contexts are per thread, and batches may run in stream threads.
@@ -319,5 +313,6 @@ def _logits(
             inputs = pad_batch([input_ids[i] for i in batch], pad_id, device)
             output[batch] = network(**inputs).logits.float().cpu().numpy()
 
-    run_batches(batches, run_batch, inference_streams(device))
+    lengths = [len(ids) for ids in input_ids]
+    run_inference(lengths, batch_size, run_batch, device=device, hidden_size=int(network.config.hidden_size))
     return output
