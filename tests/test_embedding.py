@@ -36,6 +36,9 @@ def test_options_apply_to_the_call_only(tiny_bert: str) -> None:
     np.testing.assert_allclose(small, bertwise.embed(TEXTS, tiny_bert, device="cpu"), atol=1e-5)
     cls = bertwise.embed(TEXTS, tiny_bert, device="cpu", pooling="cls")
     assert not np.allclose(cls, small)
+    # Every sentence-transformers pooling mode can be asked of a plain checkpoint.
+    largest = bertwise.embed(TEXTS, tiny_bert, device="cpu", pooling="max")
+    assert largest.shape == small.shape and not np.allclose(largest, small)
 
 
 def test_cache_false_writes_nothing(tiny_bert: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,9 +53,10 @@ def test_cache_false_writes_nothing(tiny_bert: str, tmp_path: Path, monkeypatch:
     ("texts", "kwargs", "error", "message"),
     [
         ("just one text", {}, DataError, "got a single str"),
-        (["fine", None], {}, DataError, "item 1 is NoneType"),
+        (["fine", None], {}, DataError, r"missing text \(None or NaN\) in row 1"),
+        (["fine", 3], {}, DataError, "row 1 is int"),
         (["fine"], {"batch_size": 0}, ConfigError, "batch_size must be"),
-        (["fine"], {"pooling": "max"}, ValueError, "pooling must be"),
+        (["fine"], {"pooling": "sum"}, ValueError, "pooling must be one of auto, cls, max, mean, "),
     ],
 )
 def test_bad_arguments_say_what_was_expected(
@@ -60,6 +64,19 @@ def test_bad_arguments_say_what_was_expected(
 ) -> None:
     with pytest.raises(error, match=message):
         bertwise.embed(texts, tiny_bert, device="cpu", **kwargs)  # type: ignore[arg-type]
+
+
+def test_embed_takes_what_the_estimators_take(tiny_bert: str) -> None:
+    import numpy as np
+    import pandas as pd
+
+    texts = ["a first text", "a second, longer text", "third"]
+    expected = bertwise.embed(texts, tiny_bert, device="cpu", cache=False)
+    frame = pd.DataFrame({"text": texts, "label": ["a", "b", "a"]}, index=[7, 8, 9])
+    for given in (tuple(texts), np.array(texts), frame["text"], frame[["text"]]):
+        assert np.allclose(bertwise.embed(given, tiny_bert, device="cpu", cache=False), expected)
+    with pytest.raises(DataError, match=r"one column of texts; got a DataFrame with 2 columns"):
+        bertwise.embed(frame, tiny_bert, device="cpu")  # type: ignore[arg-type]
 
 
 def test_embed_is_exported() -> None:

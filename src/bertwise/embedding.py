@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bertwise.exceptions import ConfigError, DataError
+from bertwise.exceptions import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,8 +40,12 @@ def embed(
 ) -> np.ndarray:
     """Embed ``texts`` with a frozen backbone: a float32 array with one row per text, in input order.
 
+    ``texts`` is a list, tuple, numpy array, pandas Series or one-column DataFrame of str, as the estimators take.
+
     ``model`` is a local model directory or a Hugging Face Hub id (default: the embedded all-MiniLM-L6-v2);
-    ``pooling`` is ``auto`` (the model's own), ``mean`` or ``cls``; ``batch_size`` defaults to the encoder's;
+    ``pooling`` is ``auto`` (the model's own: a sentence-transformers checkpoint's modules, mean for a plain one) or
+    one of sentence-transformers' modes (``cls``, ``max``, ``mean``, ``mean_sqrt_len_tokens``, ``weightedmean``,
+    ``lasttoken``); ``batch_size`` defaults to the encoder's;
     ``precision`` is ``auto`` (bfloat16 where the hardware has bfloat16 units: within cosine 0.9999 of float32 and
     about 1.8x faster on such a CPU), ``float32`` or ``bfloat16``;
     ``cache=False`` neither reads nor writes the disk cache. Duplicates are encoded once; an empty list gives an
@@ -74,8 +78,9 @@ def embed_with_stats(
 ) -> Embedded:
     """:func:`embed`, also saying how many texts came from memory, from disk, or the model (for the CLI)."""
     from bertwise.backbone.encoder import load_encoder
+    from bertwise.data.containers import check_texts
 
-    checked = _check_texts(texts)
+    checked = check_texts(texts, "embed()")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ConfigError(f"batch_size must be a whole number of at least 1; got {batch_size!r}")
     from bertwise.backbone.device import PRECISION_CHOICES
@@ -94,27 +99,3 @@ def embed_with_stats(
     finally:
         encoder.batch_size = default_batch_size
     return Embedded(vectors=vectors, stats=encoder.cache_stats.since(before), model_id=encoder.backbone.model_id)
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    # A lone string is a sequence too, and would be embedded one character at a time.
-    if isinstance(texts, str | bytes):
-        raise DataError(
-            f"embed() expects a list of texts; got a single {type(texts).__name__} ({_preview(texts)}): "
-            "wrap it in a list, e.g. embed([text])"
-        )
-    try:
-        checked = list(texts)
-    except TypeError:
-        raise DataError(f"embed() expects a list of texts; got {type(texts).__name__}") from None
-    for index, text in enumerate(checked):
-        if not isinstance(text, str):
-            raise DataError(
-                f"embed() expects every text to be a str; item {index} is {type(text).__name__} ({_preview(text)})"
-            )
-    return checked
-
-
-def _preview(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 40 else shown[:37] + "..."

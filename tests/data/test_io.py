@@ -10,6 +10,7 @@ import pytest
 
 from bertwise.data.io import read_labeled_file
 from bertwise.exceptions import DataError, DataFileNotFoundError
+from tests.data.hostile import time_limit
 
 
 def exact(message: str) -> str:
@@ -597,3 +598,220 @@ def test_tsv_with_a_quoted_header_reports_the_quoted_complaint(here: Path) -> No
         match=exact("x.tsv line 3: expected 2 fields as in the header, found 1 (an unquoted tab or quote?)"),
     ):
         read_labeled_file("x.tsv")
+
+
+# -- 9. hostile files (issue 12): nested, deep, repeated, NaN, not a regular file --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        (
+            {"text": [["What state is this?"], ["b"]], "label": ["a", "b"]},
+            "x.parquet row 1: the text in column 'text' is a list (['What state is this?']); expected one string per "
+            "row (join the parts into one text, or give one row per part)",
+        ),
+        (
+            {"text": ["a", "b"], "label": ["x", {"a": "entity"}]},
+            None,  # pyarrow cannot mix a struct and a string: built below as a struct column
+        ),
+    ],
+)
+def test_a_nested_parquet_cell_is_refused_with_its_column_and_row(
+    here: Path, columns: dict[str, list[object]], expected: str | None
+) -> None:
+    if expected is None:
+        columns = {"text": ["a", "b"], "label": [{"a": "entity"}, {"a": "b"}]}
+        expected = (
+            "x.parquet row 1: the label in column 'label' is an object ({'a': 'entity'}); expected one string or "
+            "number per row (one class per text)"
+        )
+    write_parquet("x.parquet", columns)
+    with pytest.raises(DataError, match=exact(expected)):
+        read_labeled_file("x.parquet")
+
+
+def test_a_nested_json_cell_is_refused_and_shown_briefly(here: Path) -> None:
+    deep = {"a": [[[[["very deep"]]]]], "b": "x" * 1000}
+    write_jsonl("x.jsonl", [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}, {"text": deep, "label": "y"}])
+    with pytest.raises(DataError) as caught:
+        read_labeled_file("x.jsonl")
+    message = str(caught.value)
+    assert message.startswith("x.jsonl line 3: the text in column 'text' is an object ({'a': [[...]], 'b': 'xxx")
+    assert len(message) < 250
+    write("y.json", json.dumps([{"text": "a", "label": ["x", "y"]}]))
+    with pytest.raises(DataError, match=re.escape("y.json item 1: the label in column 'label' is a list (['x', 'y'])")):
+        read_labeled_file("y.json")
+
+
+@pytest.mark.parametrize("name", ["x.json", "x.jsonl"])
+def test_json_nested_100000_deep_is_one_clear_error(here: Path, name: str) -> None:
+    depth = 100_000
+    if name == "x.json":
+        write(name, "[" * depth + "]" * depth)
+        expected = "x.json line 1: not valid JSON (arrays or objects nested too deep to read, 100000 levels, at column "
+    else:
+        write(name, '{"text": "a", "label": "x"}\n{"text": ' + "[" * depth + "]" * depth + ', "label": "y"}\n')
+        expected = (
+            "x.jsonl line 2: not valid JSON (arrays or objects nested too deep to read, 100001 levels, at column "
+        )
+    with pytest.raises(DataError, match="^" + re.escape(expected) + r"\d+\)"):
+        read_labeled_file(name)
+
+
+def test_json_nested_within_the_parser_limit_is_refused_as_nested(here: Path) -> None:
+    write("x.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": ' + "[" * 200 + "]" * 200 + "}\n")
+    with pytest.raises(DataError, match=re.escape("x.jsonl line 2: the label in column 'label' is a list ([[[...]]])")):
+        read_labeled_file("x.jsonl")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_named_pipe_or_a_device_is_refused_without_opening_it(here: Path, kind: str) -> None:
+    import os
+
+    if kind == "fifo":
+        os.mkfifo("x.csv")  # no writer: opening it would wait forever
+        what = "a named pipe (FIFO)"
+    else:
+        os.symlink("/dev/null", "x.csv")  # a device; /dev/zero would be endless, and a regression would fill the memory
+        what = "a device"
+    with pytest.raises(
+        DataError,
+        match=exact(
+            f"cannot read 'x.csv': it is {what}, not a regular file; expected a .csv, .tsv, .jsonl or .parquet file"
+        ),
+    ):
+        with time_limit(30):  # a regression would wait forever: fail instead
+            read_labeled_file("x.csv")
+
+
+@pytest.mark.parametrize("spelling", ["NaN", "nan", "-nan", "NAN"])
+def test_a_label_spelled_nan_is_a_missing_label_in_every_format(here: Path, spelling: str) -> None:
+    hint = "; a label spelled NaN counts as none, as pandas reads it"
+    write("x.csv", f"text,label\na,x\nb,{spelling}\nc,y\n")
+    with pytest.raises(
+        DataError,
+        match=exact(f"x.csv: 1 row has no label in column 'label' (line 3); expected every row to be labeled{hint}"),
+    ):
+        read_labeled_file("x.csv")
+    write_jsonl("x.jsonl", [{"text": "a", "label": 1}, {"text": "b", "label": spelling}])
+    with pytest.raises(DataError, match=re.escape(f"(line 2); expected every row to be labeled{hint}")):
+        read_labeled_file("x.jsonl")
+    write_parquet("x.parquet", {"text": ["a", "b"], "label": [spelling, "x"]})
+    with pytest.raises(DataError, match=re.escape(f"(row 1); expected every row to be labeled{hint}")):
+        read_labeled_file("x.parquet")
+
+
+def test_the_other_missing_value_spellings_stay_labels_and_a_nan_text_stays_text(here: Path) -> None:
+    # "None" and "NA" name real classes too often ("no intent", "North America") to be taken for missing values.
+    write("x.csv", "text,label\nNaN,None\nb,NA\nc,null\n")
+    data, _ = read_labeled_file("x.csv")
+    assert data.texts == ("NaN", "b", "c")
+    assert data.labels == ("None", "NA", "null")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("text,label,text", "x.csv: 2 columns are named 'text' (columns 1, 3 of 3); expected one text column"),
+        ("label,text,label", "x.csv: 2 columns are named 'label' (columns 1, 3 of 3); expected one label column"),
+        ("text, text ,label", "x.csv: 2 columns are named 'text' (columns 1, 2 of 3); expected one text column"),
+    ],
+)
+def test_a_second_text_or_label_column_is_refused(here: Path, header: str, expected: str) -> None:
+    write("x.csv", f"{header}\na,b,c\nd,e,f\n")
+    with pytest.raises(DataError, match=exact(expected + " (rename or drop the others)")):
+        read_labeled_file("x.csv")
+
+
+def test_another_repeated_column_is_no_concern(here: Path) -> None:
+    write("x.csv", "id,text,id,label\n1,a,2,x\n3,b,4,y\n")
+    assert read_labeled_file("x.csv")[0].texts == ("a", "b")
+
+
+def test_a_repeated_parquet_column_is_refused(here: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column = pa.array(["a", "b"])
+    pq.write_table(pa.Table.from_arrays([column, column, column], names=["text", "label", "label"]), "x.parquet")
+    with pytest.raises(DataError, match=re.escape("x.parquet: 2 columns are named 'label' (columns 2, 3 of 3)")):
+        read_labeled_file("x.parquet")
+
+
+@pytest.mark.parametrize("key", ["text", "label"])
+def test_a_repeated_json_key_is_refused_where_it_matters(here: Path, key: str) -> None:
+    write("x.jsonl", f'{{"text": "a", "label": "x"}}\n{{"text": "b", "label": "y", "{key}": "z"}}\n')
+    with pytest.raises(
+        DataError,
+        match=exact(
+            f"x.jsonl line 2: the object gives the key '{key}' more than once; expected each key once (JSON keeps "
+            "only the last, silently)"
+        ),
+    ):
+        read_labeled_file("x.jsonl")
+    write("y.jsonl", '{"text": "a", "label": "x", "id": 1, "id": 2}\n{"text": "b", "label": "y", "id": 3}\n')
+    assert read_labeled_file("y.jsonl")[0].labels == ("x", "y")  # other keys are not read
+
+
+def test_utf16_without_a_byte_order_mark_is_named(here: Path) -> None:
+    write("x.csv", "text,label\na,b\n".encode("utf-16-le"))
+    with pytest.raises(
+        DataError,
+        match=exact("x.csv is not UTF-8: it looks like UTF-16 without a byte-order mark; save the file as UTF-8"),
+    ):
+        read_labeled_file("x.csv")
+
+
+def test_nul_bytes_and_control_characters_stay_in_texts_but_never_reach_a_message(here: Path) -> None:
+    write("x.csv", b"text,label\na\x00b,x\nc,y\n")
+    assert read_labeled_file("x.csv")[0].texts == ("a\x00b", "c")
+    write("y.csv", "te\x00x\u2028t,label\na,b\n")
+    with pytest.raises(DataError) as caught:
+        read_labeled_file("y.csv")
+    assert "found columns: te\\x00x\\u2028t, label" in str(caught.value)
+    assert str(caught.value).isprintable()
+
+
+def test_a_header_of_thousands_of_columns_is_listed_briefly(here: Path) -> None:
+    write("x.csv", ",".join(f"column_{i}_{'x' * 100}" for i in range(5000)) + "\n" + "a," * 4999 + "a\n")
+    with pytest.raises(DataError) as caught:
+        read_labeled_file("x.csv")
+    assert ", ... (5000 in all)" in str(caught.value)
+    assert len(str(caught.value)) < 2000
+
+
+def test_a_lone_surrogate_escape_is_refused(here: Path) -> None:
+    write("x.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": "\\udc80y"}\n')
+    with pytest.raises(
+        DataError,
+        match=exact(
+            "x.jsonl line 2: the label in column 'label' holds a lone surrogate (\\udc80, at character 1), half of a "
+            "UTF-16 pair and no character; expected valid Unicode text"
+        ),
+    ):
+        read_labeled_file("x.jsonl")
+
+
+def test_numbers_too_long_for_int_are_refused_in_json_and_kept_as_text_in_csv(here: Path) -> None:
+    write("x.jsonl", '{"text": "a", "label": ' + "7" * 5000 + "}\n")
+    with pytest.raises(DataError, match=re.escape("x.jsonl line 1: not valid JSON (a number of more than 4300 digits")):
+        read_labeled_file("x.jsonl")
+    long_id = "1" * 5000
+    write("x.csv", f"text,label\na,{long_id}\nb,2\nc,{'9' * 400}.0\n")
+    assert read_labeled_file("x.csv")[0].labels == (long_id, "2", "9" * 400 + ".0")
+
+
+def test_a_quote_left_open_on_the_last_line_is_refused(here: Path) -> None:
+    write("x.csv", 'text,label\na,x\nb,"y')  # the file was cut inside the last quoted field
+    with pytest.raises(
+        DataError, match=re.escape("x.csv line 3: a quoted field starting on this line is never closed")
+    ):
+        read_labeled_file("x.csv")
+
+
+def test_lines_ended_by_a_lone_cr_are_read_in_every_text_format(here: Path) -> None:
+    write("x.csv", 'text,label\r"a,\rb",x\rc,y\r')
+    assert read_labeled_file("x.csv")[0].texts == ("a,\rb", "c")
+    write("x.jsonl", '{"text": "a", "label": "x"}\r{"text": "b\\r", "label": "y"}\r')
+    assert read_labeled_file("x.jsonl")[0].texts == ("a", "b\r")

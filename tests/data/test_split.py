@@ -438,3 +438,14 @@ def test_texts_shared_by_train_and_test_are_noted(here: Path) -> None:
         "1 of 2 test rows in test.csv has a text that also occurs in the training rows; "
         "scores on them may be optimistic",
     )
+
+
+def test_long_labels_are_clipped_in_messages(here: Path) -> None:
+    # A text column given as the label column: every "label" is a whole text, and the message must stay readable.
+    long_text = "word " * 2000
+    write_csv("train.csv", [("a", long_text + "one"), ("b", long_text + "two")])
+    with pytest.raises(DataError) as caught:
+        load_split("train.csv", test_size=0.5)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 600, message
+    assert "'word word word" in message and "..." in message

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from bertwise.exceptions import ConfigError, DataError, DataFileNotFoundError, ModelError
 from bertwise.export.predict_file import LABEL_COLUMN, PredictSummary, output_columns, predict_file
 from tests.conftest import TOY_TEXTS, toy_data
+from tests.data.hostile import time_limit
 
 KEYWORDS = {"cooking": ("bake", "soup", "onion"), "sports": ("team", "goal", "match"), "weather": ("rain", "snow")}
 
@@ -339,6 +341,111 @@ def test_a_bad_row_midway_leaves_no_output_file(name: str, content: bytes, messa
     assert model.calls == [2]  # the first chunk was predicted before the bad row was reached
     assert out.read_text() == "a previous result\n"  # the destination is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, out.name])  # and no temporary file is left
+
+
+# Hostile inputs (issue 12): the same refusals as the training loader's (tests/data/test_hostile_files.py checks the
+# two side by side), and what only a stream reader must take care of.
+
+
+def test_a_list_text_column_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = pa.array([None, None, ["bake", "bread"], ["rain"]], pa.list_(pa.string()))
+    pq.write_table(pa.table({"text": texts, "id": [1, 2, 3, 4]}), tmp_path / "in.parquet", row_group_size=2)
+    model = KeywordModel()
+    message = (
+        r"in.parquet row 3: the text in column 'text' is a list \(\['bake', 'bread'\]\); expected one string per row"
+    )
+    with pytest.raises(DataError, match=message):
+        predict_file(model, tmp_path / "in.parquet", tmp_path / "out.parquet", chunk_rows=1)
+    assert model.calls == [] and not (tmp_path / "out.parquet").exists()
+
+
+def test_a_nested_jsonl_text_midway_stops_the_run_naming_its_line(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "bake"}\n{"text": "rain"}\n{"text": {"a": "entity"}}\n')
+    model = KeywordModel()
+    with pytest.raises(
+        DataError, match=r"in.jsonl line 3: the text in column 'text' is an object \(\{'a': 'entity'\}\)"
+    ):
+        predict_file(model, source, tmp_path / "out.jsonl", chunk_rows=2)
+    assert model.calls == [2] and sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_a_text_key_first_seen_after_the_first_chunk_is_found_as_the_training_loader_finds_it(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1}\n{"id": 2}\n{"id": 3}\n{"id": 4, "text": "bake"}\n')
+    model = KeywordModel()
+    summary = predict_file(model, source, tmp_path / "out.jsonl", chunk_rows=2)
+    assert (summary.rows, summary.empty_rows, model.calls) == (4, 3, [1])
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [row[LABEL_COLUMN] for row in written] == [None, None, None, "cooking"]
+    source.write_text('{"id": 1}\n{"id": 2}\n{"id": 3, "body": "x"}\n')
+    with pytest.raises(DataError, match=r"in.jsonl: no text column 'text' \(--text-col\); found columns: id, body"):
+        predict_file(model, source, tmp_path / "out.jsonl", chunk_rows=2)
+    assert model.calls == [1]  # refused before anything was predicted
+
+
+def test_a_named_pipe_is_refused_instead_of_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "in.csv")  # no writer: opening it would wait forever
+    with pytest.raises(DataError, match=r"it is a named pipe \(FIFO\), not a regular file; .* or - to read a stream"):
+        with time_limit(30):  # a regression would wait forever: fail instead
+            predict_file(KeywordModel(), tmp_path / "in.csv", tmp_path / "out.csv")
+
+
+def test_a_second_text_column_or_json_key_is_refused_and_other_repeats_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("text,id,text\nbake,1,rain\n")
+    with pytest.raises(DataError, match=r"in.csv: 2 columns are named 'text' \(columns 1, 3 of 3\)"):
+        predict_file(KeywordModel(), tmp_path / "in.csv", tmp_path / "out.csv")
+    (tmp_path / "in.jsonl").write_text('{"text": "bake", "text": "rain"}\n')
+    with pytest.raises(DataError, match=r"in.jsonl line 1: the object gives the key 'text' more than once"):
+        predict_file(KeywordModel(), tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    (tmp_path / "ids.csv").write_text("id,text,id\n1,bake,2\n")
+    predict_file(KeywordModel(), tmp_path / "ids.csv", tmp_path / "ids-out.csv")
+    assert read_csv(tmp_path / "ids-out.csv")[0][LABEL_COLUMN] == "cooking"
+
+
+def test_lines_ended_by_a_lone_cr_are_rows_and_keep_their_ending(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(b'text,id\r"bake\rbread",1\rrain,2\r')
+    model = KeywordModel()
+    assert predict_file(model, source, tmp_path / "out.csv").rows == 2
+    written = (tmp_path / "out.csv").read_bytes()
+    assert written.startswith(
+        b'text,id,predicted_label,proba_cooking,proba_sports,proba_weather\r"bake\rbread",1,cooking,'
+    )
+    assert written.count(b"\n") == 0
+
+
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes("text,id\nbake,1\n".encode("utf-16-le"))
+    with pytest.raises(DataError, match=r"in.csv is not UTF-8: it looks like UTF-16 without a byte-order mark"):
+        predict_file(KeywordModel(), tmp_path / "in.csv", tmp_path / "out.csv")
+
+
+def test_a_lone_surrogate_is_refused_in_the_text_and_written_back_escaped_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"text": "bake", "note": "\\ud800"}\n')
+    predict_file(KeywordModel(), tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    line = (tmp_path / "out.jsonl").read_text()
+    assert line.startswith('{"text": "bake", "note": "\\ud800", "predicted_label": "cooking"')  # as it was read
+    (tmp_path / "bad.jsonl").write_text('{"text": "ba\\udc00ke"}\n')
+    with pytest.raises(
+        DataError, match=r"bad.jsonl line 1: the text in column 'text' holds a lone surrogate \(\\udc00"
+    ):
+        predict_file(KeywordModel(), tmp_path / "bad.jsonl", tmp_path / "bad-out.jsonl")
+
+
+def test_an_object_too_deep_to_write_back_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "in.jsonl").write_text('{"text": "bake", "extra": [[[1]]]}\n')
+
+    def dumps(obj: object, **kwargs: object) -> str:
+        raise RecursionError("maximum recursion depth exceeded")  # what a value read near the limit can give
+
+    monkeypatch.setattr("bertwise.export.predict_file.json.dumps", dumps)
+    with pytest.raises(DataError, match=r"in.jsonl line 1: the object is nested too deep to write back"):
+        predict_file(KeywordModel(), tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
 def test_an_interrupted_run_leaves_no_output_file(toy_rows: list[list[str]], tmp_path: Path) -> None:

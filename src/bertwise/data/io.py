@@ -10,25 +10,34 @@ import codecs
 import csv
 import difflib
 import io
+import itertools
 import json
-import math
 import os
 import re
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from bertwise.data.dataset import Label, LabeledTexts
+from bertwise.data.dataset import LabeledTexts
+from bertwise.data.json_text import load_json, repeated_keys
+from bertwise.data.values import (
+    cell_text,
+    first_line,
+    json_kind,
+    list_positions,
+    one_line,
+    string_labels,
+    typed_labels,
+)
 from bertwise.exceptions import DataError, DataFileNotFoundError
 
 # The order is the one messages list them in; .json (a list of objects) is accepted but not advertised.
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
-
-_INT_LABEL = re.compile(r"-?(?:0|[1-9][0-9]*)")
-# pandas writes an int column holding NaN as floats ("1.0"), so a CSV from it still has integer labels.
-_INTEGRAL_FLOAT_LABEL = re.compile(r"-?(?:0|[1-9][0-9]*)\.0+")
+# JSON Lines records end at any of these: a JSON text holds no raw CR or LF (only escaped), so no string is split.
+_JSONL_LINE_END = re.compile(r"\r\n|\r|\n")
 
 _TEXT_COLUMN_NAMES = (
     "text",
@@ -57,8 +66,10 @@ _LABEL_COLUMN_NAMES = (
     "tag",
     "y",
 )
-_SHOWN_POSITIONS = 5
 _SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm", ".ods", ".numbers")
+# A header's columns listed in a message, and the characters shown of each: enough to spot a typo, not a screenful.
+_SHOWN_COLUMNS = 20
+_SHOWN_NAME_CHARS = 60
 
 
 def missing_file_error(path: str | os.PathLike[str]) -> DataFileNotFoundError:
@@ -86,11 +97,40 @@ def read_text_file(path: str | Path, *, text_col: str = "text") -> tuple[list[st
     Unlike :func:`read_labeled_file` nothing is dropped: row i of the result is data row i of the file, so whatever
     is computed from the texts lines up with the file. A missing text reads as the empty string, with a note.
     """
-    table = _read_table(path, text_col, None)
+    return _all_texts(_read_table(path, text_col, None), text_col)
+
+
+def check_columns(source: str, columns: Sequence[str], *, text_col: str, label_col: str | None) -> None:
+    """Refuse a table in memory (a DataFrame, a ``datasets.Dataset``) whose columns lack ``text_col`` or
+    ``label_col``, naming the nearest column, as a file's header is refused."""
+    if text_col == label_col:
+        raise DataError(
+            f"{source}: the text and label columns are both '{text_col}' (text_col, label_col); "
+            "expected two different columns"
+        )
+    column_indices(source, list(columns), text_col, label_col)
+
+
+def labeled_texts_from_values(
+    source: str, texts: Sequence[object], labels: Sequence[object], *, text_col: str, label_col: str
+) -> tuple[LabeledTexts, list[str]]:
+    """:func:`read_labeled_file` for the two columns of a table in memory, as plain Python values: the same checks
+    as a typed file's (JSON, Parquet); rows are named by their 0-based position, as ``df.iloc`` and ``dataset[i]``."""
+    table = _Table(source, "row", list(range(len(texts))), list(texts), list(labels), typed=True)
+    return _finish(table, text_col, label_col)
+
+
+def texts_from_values(source: str, values: Sequence[object], *, text_col: str) -> tuple[list[str], list[str]]:
+    """:func:`read_text_file` for the text column of a table in memory (rows named by 0-based position)."""
+    table = _Table(source, "row", list(range(len(values))), list(values), [None] * len(values), typed=True)
+    return _all_texts(table, text_col)
+
+
+def _all_texts(table: _Table, text_col: str) -> tuple[list[str], list[str]]:
     texts: list[str] = []
     empty: list[int] = []
     for position, value in zip(table.positions, table.texts, strict=True):
-        text = value if type(value) is str else _as_text(value)
+        text = cell_text(value, source=table.source, unit=table.unit, position=position, column=text_col)
         if text is None or not text.strip():
             empty.append(position)
         texts.append(text or "")
@@ -98,7 +138,7 @@ def read_text_file(path: str | Path, *, text_col: str = "text") -> tuple[list[st
     if empty:
         notes.append(
             f"{len(empty)} of {len(texts)} rows in {table.source} have an empty or missing text in column "
-            f"'{text_col}' ({_list_positions(table.unit, empty)}); kept as empty texts so rows stay aligned"
+            f"'{one_line(text_col)}' ({list_positions(table.unit, empty)}); kept as empty texts so rows stay aligned"
         )
     return texts, notes
 
@@ -108,8 +148,7 @@ def _read_table(path: str | Path, text_col: str, label_col: str | None) -> _Tabl
     file = Path(path)
     if not file.exists():
         raise missing_file_error(source)
-    if file.is_dir():
-        raise DataError(f"cannot read '{source}': it is a folder; expected a .csv, .tsv, .jsonl or .parquet file")
+    check_regular_file(file, source, "expected a .csv, .tsv, .jsonl or .parquet file")
     if text_col == label_col:
         raise DataError(
             f"{source}: the text and label columns are both '{text_col}' (--text-col, --label-col); "
@@ -162,7 +201,7 @@ class _MalformedRowError(DataError):
 
 def _read_delimited(path: Path, source: str, delimiter: str, text_col: str, label_col: str | None) -> _Table:
     text = _read_utf8(path, source)
-    _raise_field_size_limit()
+    raise_field_size_limit()
     try:
         return _parse_delimited(text, source, delimiter, csv.QUOTE_MINIMAL, text_col, label_col)
     except _MalformedRowError as quoted_error:
@@ -181,7 +220,7 @@ def _read_delimited(path: Path, source: str, delimiter: str, text_col: str, labe
     return table
 
 
-def _raise_field_size_limit() -> None:
+def raise_field_size_limit() -> None:
     # The default limit (128 KiB per field) rejects long documents; the C long on some platforms is 32 bits.
     limit = sys.maxsize
     while True:
@@ -216,7 +255,7 @@ def _parse_delimited(
                     continue
                 header = [cell.strip() for cell in record]
                 width = len(header)
-                ti, li = _column_indices(source, header, text_col, label_col)
+                ti, li = column_indices(source, header, text_col, label_col)
                 continue
             if len(record) != width:
                 if not any(cell.strip() for cell in record):
@@ -235,19 +274,20 @@ def _parse_delimited(
             labels.append(record[li] if li is not None else None)
     except csv.Error as err:
         raise _MalformedRowError(
-            f"{source} line {end + 1}: malformed quoting ({_one_line(str(err))}); "
+            f"{source} line {end + 1}: malformed quoting ({one_line(str(err))}); "
             "expected a quoted field to end with a quote followed by a separator",
             end + 1,
         ) from None
     if header is None or not positions:
         raise DataError(f"{source} is empty: expected a header row and at least one data row")
-    if end > start and quoting != csv.QUOTE_NONE:
-        lines = io.StringIO(text, newline="").readlines()
-        _check_last_record_closed("".join(lines[start - 1 :]), source, delimiter, start)
+    if quoting != csv.QUOTE_NONE:
+        # As predict's streaming reader does: a file cut short inside its last quoted field is refused, not read.
+        tail = itertools.islice(io.StringIO(text, newline=""), start - 1, None)
+        check_last_record_closed("".join(tail), source, delimiter, start)
     return _Table(source, "line", positions, texts, labels, typed=False)
 
 
-def _check_last_record_closed(tail: str, source: str, delimiter: str, start: int) -> None:
+def check_last_record_closed(tail: str, source: str, delimiter: str, start: int) -> None:
     """``tail``: the text of a file's last record, which starts on line ``start``.
 
     A quote opened in the last record swallows the rest of the file without changing the field count, and the
@@ -274,12 +314,12 @@ def _read_jsonl(path: Path, source: str, text_col: str, label_col: str | None) -
     rows: list[dict[str, object]] = []
     positions: list[int] = []
     columns: dict[str, None] = {}
-    # split("\n") rather than splitlines(): JSON strings may hold a raw U+2028, which splitlines() breaks on.
-    for number, line in enumerate(text.split("\n"), start=1):
+    # Not splitlines(): JSON strings may hold a raw U+2028, which splitlines() breaks on.
+    for number, line in enumerate(_JSONL_LINE_END.split(text), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = load_json(line)
         except json.JSONDecodeError as err:
             hint = "; the file looks like a JSON array: name it .json" if line.lstrip().startswith("[") else ""
             raise DataError(
@@ -289,7 +329,7 @@ def _read_jsonl(path: Path, source: str, text_col: str, label_col: str | None) -
         if not isinstance(obj, dict):
             raise DataError(
                 f"{source} line {number}: expected a JSON object such as "
-                f"{_example_object(text_col, label_col)}, found {_json_kind(obj)}"
+                f"{_example_object(text_col, label_col)}, found {json_kind(obj)}"
             )
         rows.append(obj)
         positions.append(number)
@@ -304,7 +344,7 @@ def _read_json(path: Path, source: str, text_col: str, label_col: str | None) ->
     if not text.strip():
         raise DataError(f"{source} is empty: expected a JSON list of objects with at least one item")
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as err:
         raise DataError(
             f"{source} line {err.lineno}: not valid JSON ({err.msg} at column {err.colno}); "
@@ -313,14 +353,14 @@ def _read_json(path: Path, source: str, text_col: str, label_col: str | None) ->
     if not isinstance(data, list):
         raise DataError(
             f"{source}: expected a JSON list of objects such as "
-            f"[{_example_object(text_col, label_col)}], found {_json_kind(data)}"
+            f"[{_example_object(text_col, label_col)}], found {json_kind(data)}"
         )
     if not data:
         raise DataError(f"{source} is empty: expected a JSON list of objects with at least one item")
     columns: dict[str, None] = {}
     for number, obj in enumerate(data, start=1):
         if not isinstance(obj, dict):
-            raise DataError(f"{source} item {number}: expected a JSON object, found {_json_kind(obj)}")
+            raise DataError(f"{source} item {number}: expected a JSON object, found {json_kind(obj)}")
         columns.update(dict.fromkeys(obj))
     positions = list(range(1, len(data) + 1))
     return _json_table(source, "item", data, positions, list(columns), text_col, label_col)
@@ -335,7 +375,14 @@ def _json_table(
     text_col: str,
     label_col: str | None,
 ) -> _Table:
-    _column_indices(source, columns, text_col, label_col)
+    column_indices(source, columns, text_col, label_col)
+    for position, row in zip(positions, rows, strict=True):
+        repeated = repeated_keys(row, [text_col, label_col])
+        if repeated:
+            raise DataError(
+                f"{source} {unit} {position}: the object gives the key '{one_line(repeated[0])}' more than once; "
+                "expected each key once (JSON keeps only the last, silently)"
+            )
     texts = [row.get(text_col) for row in rows]
     labels = [row.get(label_col) if label_col is not None else None for row in rows]
     return _Table(source, unit, positions, texts, labels, typed=True)
@@ -344,20 +391,6 @@ def _json_table(
 def _example_object(text_col: str, label_col: str | None) -> str:
     label = f', "{label_col}": "..."' if label_col is not None else ""
     return f'{{"{text_col}": "..."{label}}}'
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -379,14 +412,14 @@ def _read_parquet(path: Path, source: str, text_col: str, label_col: str | None)
         columns = [name for name in parquet.schema_arrow.names if not name.startswith("__index_level_")]
     except Exception as err:  # pyarrow raises several unrelated types (ArrowInvalid, OSError, ...)
         raise DataError(
-            f"cannot read {source} as Parquet ({_first_line(err)}); expected a Parquet file "
+            f"cannot read {source} as Parquet ({first_line(err)}); expected a Parquet file "
             "such as pandas' DataFrame.to_parquet writes"
         ) from None
-    _column_indices(source, columns, text_col, label_col)
+    column_indices(source, columns, text_col, label_col)
     try:
         table = parquet.read(columns=[text_col] if label_col is None else [text_col, label_col])
     except Exception as err:
-        raise DataError(f"cannot read {source} as Parquet ({_first_line(err)})") from None
+        raise DataError(f"cannot read {source} as Parquet ({first_line(err)})") from None
     if table.num_rows == 0:
         raise DataError(f"{source} is empty: expected a Parquet file with at least one row")
     texts: list[object] = table.column(text_col).to_pylist()
@@ -394,13 +427,45 @@ def _read_parquet(path: Path, source: str, text_col: str, label_col: str | None)
     return _Table(source, "row", list(range(1, table.num_rows + 1)), texts, labels, typed=True)
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 # ----------------------------------------------------------------------------------------------------
 # Shared
+
+
+def check_regular_file(path: Path, source: str, expected: str) -> None:
+    """Refuse a folder, a named pipe, a device or a socket before anything opens it.
+
+    Opening a pipe without a writer waits forever, and a device such as /dev/zero never ends; a data file is a
+    regular file (a symbolic link to one is followed).
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise DataError(f"cannot read '{source}': {err.strerror or err}") from None
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise DataError(f"cannot read '{source}': it is a folder; {expected}")
+    kind = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    raise DataError(f"cannot read '{source}': it is {kind}, not a regular file; {expected}")
+
+
+def utf16_without_bom(raw: bytes) -> bool:
+    """Whether ``raw`` (a file's first bytes) looks like UTF-16 text saved without a byte-order mark.
+
+    ASCII text in UTF-16 has a NUL byte beside every character, which is valid UTF-8 but never a data file.
+    """
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False  # with its mark, the decoding error names it
+    head = raw[:200]
+    return len(head) >= 4 and max(head[0::2].count(0), head[1::2].count(0)) * 2 >= len(head) * 3 // 4
 
 
 def _read_utf8(path: Path, source: str) -> str:
@@ -409,6 +474,10 @@ def _read_utf8(path: Path, source: str) -> str:
     except OSError as err:
         raise DataError(f"cannot read '{source}': {err.strerror or err}") from None
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    if utf16_without_bom(raw):
+        raise DataError(
+            f"{source} is not UTF-8: it looks like UTF-16 without a byte-order mark; save the file as UTF-8"
+        )
     try:
         return raw[skip:].decode("utf-8")
     except UnicodeDecodeError as err:
@@ -421,19 +490,40 @@ def _read_utf8(path: Path, source: str) -> str:
         ) from None
 
 
-def _column_indices(source: str, columns: list[str], text_col: str, label_col: str | None) -> tuple[int, int | None]:
+def column_indices(source: str, columns: list[str], text_col: str, label_col: str | None) -> tuple[int, int | None]:
+    """The positions of the text and label columns in a header; a missing or repeated one is refused."""
     wanted = [(text_col, label_col or "", "text", "--text-col")]
     if label_col is not None:
         wanted.append((label_col, text_col, "label", "--label-col"))
     for name, other, role, flag in wanted:
         if name not in columns:
-            shown = ", ".join(_one_line(c) for c in columns) if columns else "(none)"
             guess = _suggest_column(name, other, role, columns)
-            did_you_mean = f"; did you mean '{_one_line(guess)}'?" if guess is not None else ""
+            did_you_mean = f"; did you mean '{_shown_name(guess)}'?" if guess is not None else ""
             raise DataError(
-                f"{source}: no {role} column '{_one_line(name)}' ({flag}); found columns: {shown}{did_you_mean}"
+                f"{source}: no {role} column '{_shown_name(name)}' ({flag}); found columns: "
+                f"{_shown_columns(columns)}{did_you_mean}"
+            )
+        where = [i for i, column in enumerate(columns) if column == name]
+        if len(where) > 1:
+            # Reading either one would silently ignore the other.
+            numbers = ", ".join(str(i + 1) for i in where[:_SHOWN_COLUMNS])
+            raise DataError(
+                f"{source}: {len(where)} columns are named '{_shown_name(name)}' (columns {numbers} of "
+                f"{len(columns)}); expected one {role} column (rename or drop the others)"
             )
     return columns.index(text_col), columns.index(label_col) if label_col is not None else None
+
+
+def _shown_name(name: str) -> str:
+    name = one_line(name)
+    return name if len(name) <= _SHOWN_NAME_CHARS else name[: _SHOWN_NAME_CHARS - 3] + "..."
+
+
+def _shown_columns(columns: list[str]) -> str:
+    if not columns:
+        return "(none)"
+    more = f", ... ({len(columns)} in all)" if len(columns) > _SHOWN_COLUMNS else ""
+    return ", ".join(_shown_name(c) for c in columns[:_SHOWN_COLUMNS]) + more
 
 
 def _suggest_column(name: str, other: str, role: str, columns: list[str]) -> str | None:
@@ -460,26 +550,6 @@ def _suggest_column(name: str, other: str, role: str, columns: list[str]) -> str
     return None
 
 
-def _one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
-
-
-def _as_text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
-def _list_positions(unit: str, positions: Sequence[int]) -> str:
-    shown = ", ".join(str(p) for p in positions[:_SHOWN_POSITIONS])
-    more = ", ..." if len(positions) > _SHOWN_POSITIONS else ""
-    return f"{unit}{'s' if len(positions) != 1 else ''} {shown}{more}"
-
-
 def _finish(table: _Table, text_col: str, label_col: str) -> tuple[LabeledTexts, list[str]]:
     source = table.source
     notes = list(table.notes)
@@ -489,7 +559,7 @@ def _finish(table: _Table, text_col: str, label_col: str) -> tuple[LabeledTexts,
     kept_positions: list[int] = []
     dropped: list[int] = []
     for position, value, label in zip(table.positions, table.texts, table.labels, strict=True):
-        text = value if type(value) is str else _as_text(value)
+        text = cell_text(value, source=source, unit=table.unit, position=position, column=text_col)
         if text is None or not text.strip():
             dropped.append(position)
             continue
@@ -498,81 +568,28 @@ def _finish(table: _Table, text_col: str, label_col: str) -> tuple[LabeledTexts,
         kept_positions.append(position)
     if not texts:
         raise DataError(
-            f"{source}: all {total} rows have an empty or whitespace-only text in column '{text_col}'; "
+            f"{source}: all {total} rows have an empty or whitespace-only text in column '{one_line(text_col)}'; "
             "expected texts to classify"
         )
     if dropped:
         notes.append(
             f"dropped {len(dropped)} of {total} rows in {source} whose text is empty or whitespace-only "
-            f"({_list_positions(table.unit, dropped)})"
+            f"({list_positions(table.unit, dropped)})"
         )
 
+    label_notes: list[str] = []
     if table.typed:
-        labels, unlabeled, label_notes = _typed_labels(raw_labels, kept_positions, source, label_col)
+        labels, unlabeled, nan, label_notes = typed_labels(
+            raw_labels, kept_positions, source=source, unit=table.unit, column=label_col
+        )
     else:
-        labels, unlabeled, label_notes = _string_labels(raw_labels, kept_positions)
+        labels, unlabeled, nan = string_labels(raw_labels, kept_positions)
     if unlabeled:
         rows = f"{len(unlabeled)} rows have" if len(unlabeled) != 1 else "1 row has"
+        why = "; a label spelled NaN counts as none, as pandas reads it" if nan else ""
         raise DataError(
-            f"{source}: {rows} no label in column '{label_col}' ({_list_positions(table.unit, unlabeled)}); "
-            "expected every row to be labeled"
+            f"{source}: {rows} no label in column '{one_line(label_col)}' "
+            f"({list_positions(table.unit, unlabeled)}); expected every row to be labeled{why}"
         )
     notes.extend(label_notes)
     return LabeledTexts(texts=tuple(texts), labels=tuple(labels), source=source), notes
-
-
-def _string_labels(raw: list[object], positions: list[int]) -> tuple[list[Label], list[int], list[str]]:
-    stripped = [str(label).strip() for label in raw]
-    unlabeled = [p for p, label in zip(positions, stripped, strict=True) if not label]
-    if unlabeled:
-        return [], unlabeled, []
-    if all(_INT_LABEL.fullmatch(label) for label in stripped):
-        return [int(label) for label in stripped], [], []
-    if all(_INT_LABEL.fullmatch(label) or _INTEGRAL_FLOAT_LABEL.fullmatch(label) for label in stripped):
-        return [int(float(label)) for label in stripped], [], []
-    return list(stripped), [], []
-
-
-def _typed_labels(
-    raw: list[object], positions: list[int], source: str, label_col: str
-) -> tuple[list[Label], list[int], list[str]]:
-    labels: list[Label] = []
-    unlabeled: list[int] = []
-    floats_seen = False
-    for position, value in zip(positions, raw, strict=True):
-        label: Label
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            unlabeled.append(position)
-            continue
-        if isinstance(value, bool):
-            # A boolean is a category name, not a number (True == 1 would merge it with the label 1).
-            label = str(value)
-        elif isinstance(value, int):
-            label = value
-        elif isinstance(value, float) and value.is_integer():
-            label = int(value)
-            floats_seen = True
-        elif isinstance(value, str):
-            label = value.strip()
-            if not label:
-                unlabeled.append(position)
-                continue
-        elif isinstance(value, bytes):
-            label = value.decode("utf-8", errors="replace").strip()
-        else:
-            label = str(value)
-        labels.append(label)
-    if unlabeled:
-        return [], unlabeled, []
-    notes: list[str] = []
-    if floats_seen and all(isinstance(label, int) for label in labels):
-        notes.append(f"read the whole-number labels in column '{label_col}' of {source} as integers (1.0 -> 1)")
-    if any(isinstance(label, int) for label in labels) and any(isinstance(label, str) for label in labels):
-        # Mixed kinds cannot be sorted or compared; text is the lossless common form.
-        example = next(label for label in labels if isinstance(label, int))
-        notes.append(
-            f"{source} mixes number and text labels in column '{label_col}'; read them all as text "
-            f"({example} -> '{example}')"
-        )
-        labels = [str(label) for label in labels]
-    return labels, [], notes

@@ -11,19 +11,31 @@ import os
 import random
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
+from bertwise.data.frames import Table, read_labeled_table, single_table, table_kind, table_parts
 from bertwise.data.io import SUPPORTED_SUFFIXES, missing_file_error, read_labeled_file
 from bertwise.exceptions import ConfigError, DataError
 
+if TYPE_CHECKING:
+    import datasets
+    import pandas
+
+# What ``compare``, ``train`` and ``load_split`` read: a file or a folder (train.* and test.*), or a table in memory.
+DataSource: TypeAlias = "str | os.PathLike[str] | pandas.DataFrame | datasets.Dataset | datasets.DatasetDict"
+# One part of the data once resolved: the path of a file, or a table in memory.
+Part: TypeAlias = str | Table
+
 _SHOWN_LABELS = 10
+_LABEL_CHARS = 60
 _SHOWN_FILES = 10
 
 
 def load_split(
-    data: str | Path,
+    data: DataSource,
     *,
-    test: str | Path | None = None,
+    test: DataSource | None = None,
     text_col: str = "text",
     label_col: str = "label",
     test_size: float = 0.2,
@@ -33,35 +45,23 @@ def load_split(
 ) -> DataSplit:
     """Load training data and a test set.
 
-    The test set comes from ``test``, else from ``test.*`` beside ``train.*`` when ``data`` is a folder, else
-    it is held out from the training file by a seeded stratified split of ``test_size``, unless the file has fewer
+    ``data`` is a file, a folder with ``train.*`` (and ``test.*``), a pandas DataFrame, a ``datasets.Dataset``, or a
+    ``datasets.DatasetDict`` (its "train" split, and its "test" split, else its "validation" split, as the test set).
+    The test set comes from ``test`` (a file, DataFrame or Dataset), else from the folder or DatasetDict, else
+    it is held out from the training data by a seeded stratified split of ``test_size``, unless it has fewer
     than ``cross_validation_below`` rows: then every row is both a training and a test row
     (``test_origin="cross-validation"``), and the evaluation must use folds so that no row is tested by a model
     that trained on it.
     """
     if not 0 < test_size < 1:
         raise ConfigError(f"test size must be a fraction between 0 and 1 (exclusive), such as 0.2; got {test_size}")
-    notes: list[str] = []
-    train_path, folder_test = _resolve(data, "train")
-    test_path: str | None = None
-    if test is not None:
-        test_path = _resolve(test, "test")[0]
-        if folder_test is not None:
-            notes.append(f"using the test file {test_path} given with --test instead of {folder_test}")
-    else:
-        test_path = folder_test
-    if test_path is not None and os.path.samefile(train_path, test_path):
-        raise DataError(
-            f"{test_path} is given as both the training and the test file; expected a separate test set "
-            f"(leave --test out to hold out part of {train_path})"
-        )
-
-    train, train_notes = read_labeled_file(train_path, text_col=text_col, label_col=label_col)
+    train_part, test_part, notes = resolve_parts(data, test)
+    train, train_notes = read_part(train_part, text_col=text_col, label_col=label_col)
     notes.extend(train_notes)
     _check_several_classes(train)
 
-    if test_path is not None:
-        test_data, test_notes = read_labeled_file(test_path, text_col=text_col, label_col=label_col)
+    if test_part is not None:
+        test_data, test_notes = read_part(test_part, text_col=text_col, label_col=label_col)
         notes.extend(test_notes)
         _check_same_label_kind(train, test_data)
         _check_test_labels_seen(train, test_data)
@@ -92,6 +92,55 @@ def load_split(
     _check_train_counts(train, min_train_per_class, after=f" after holding out {_percent(test_size)} as the test set")
     notes.extend(_overlap_notes(train, test_data, ""))
     return DataSplit(train=train, test=test_data, test_origin="held-out", notes=tuple(notes))
+
+
+def resolve_parts(data: DataSource, test: DataSource | None) -> tuple[Part, Part | None, list[str]]:
+    """What to read as training data, what as the test set (None: none given), and notes; nothing is read yet."""
+    notes: list[str] = []
+    train: Part
+    data_test: Part | None
+    if table_kind(data) is not None:
+        train, data_test, notes = table_parts(data)
+    else:
+        train, data_test = _resolve(_as_path(data, "data"), "train")
+    if test is None:
+        return train, data_test, notes
+    test_part: Part = (
+        single_table(test, role="test") if table_kind(test) is not None else _resolve(_as_path(test, "test"), "test")[0]
+    )
+    if data_test is not None:
+        replaced = data_test.source if isinstance(data_test, Table) else data_test
+        given = test_part.source if isinstance(test_part, Table) else f"the test file {test_part} given with --test"
+        notes.append(f"using {given} instead of {replaced}")
+    if isinstance(train, str) and isinstance(test_part, str) and os.path.samefile(train, test_part):
+        raise DataError(
+            f"{test_part} is given as both the training and the test file; expected a separate test set "
+            f"(leave --test out to hold out part of {train})"
+        )
+    if isinstance(train, Table) and isinstance(test_part, Table) and train.data is test_part.data:
+        raise DataError(
+            f"the same {train.name} is given as both the training data and the test set; expected a separate test "
+            "set (leave test out to hold out part of it)"
+        )
+    return train, test_part, notes
+
+
+def read_part(part: Part, *, text_col: str, label_col: str) -> tuple[LabeledTexts, list[str]]:
+    """The labeled texts of one resolved part (a file or a table in memory) and notes, checked the same way."""
+    if isinstance(part, Table):
+        return read_labeled_table(part, text_col=text_col, label_col=label_col)
+    return read_labeled_file(part, text_col=text_col, label_col=label_col)
+
+
+def _as_path(value: Any, role: str) -> str | os.PathLike[str]:
+    if isinstance(value, str | os.PathLike):
+        return value
+    pandas_series = type(value).__name__ == "Series"
+    hint = "; a Series is one column: pass a DataFrame with text and label columns" if pandas_series else ""
+    raise DataError(
+        f"{role}: expected a path to a file or folder, a pandas DataFrame, or a datasets.Dataset or DatasetDict; "
+        f"got {type(value).__module__}.{type(value).__name__}{hint}"
+    )
 
 
 def stratified_holdout(data: LabeledTexts, *, fraction: float, seed: int) -> tuple[LabeledTexts, LabeledTexts]:
@@ -174,7 +223,7 @@ def _held_out(data: LabeledTexts, *, test_size: float, seed: int) -> tuple[Label
     return data.subset(sorted(train_idx)), data.subset(sorted(test_idx))
 
 
-def _resolve(path: str | Path, role: str) -> tuple[str, str | None]:
+def _resolve(path: str | os.PathLike[str], role: str) -> tuple[str, str | None]:
     """Return (the file to read for ``role``, the folder's test file if ``path`` is a folder that has one)."""
     shown = os.fspath(path)
     folder = Path(path)
@@ -286,8 +335,10 @@ def _overlap_notes(train: LabeledTexts, test: LabeledTexts, where: str) -> list[
 
 
 def _label(label: Label) -> str:
-    # repr quotes strings and escapes newlines, keeping the message on one line; ints print bare.
-    return repr(label) if isinstance(label, str) else str(label)
+    # repr quotes strings and escapes newlines, keeping the message on one line; ints print bare. A text column given
+    # as the label column makes labels of whole texts: clipped, so the message stays readable.
+    shown = repr(label) if isinstance(label, str) else str(label)
+    return shown if len(shown) <= _LABEL_CHARS else shown[: _LABEL_CHARS - 3] + "..."
 
 
 def _list_labels(labels: list[Label]) -> str:

@@ -23,25 +23,27 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import numpy as np
 
+from bertwise.data.frames import read_text_table, single_table, table_kind
 from bertwise.data.io import (
-    _as_text,
-    _check_last_record_closed,
-    _column_indices,
-    _first_line,
-    _json_kind,
-    _one_line,
-    _raise_field_size_limit,
+    check_last_record_closed,
+    check_regular_file,
+    column_indices,
+    raise_field_size_limit,
+    utf16_without_bom,
 )
+from bertwise.data.json_text import load_json, repeated_keys
+from bertwise.data.values import cell_text, first_line, has_surrogate, json_kind, one_line
 from bertwise.evaluation.runner import PREDICTED_LABEL_COLUMN, PROBABILITY_PREFIX
 from bertwise.exceptions import ConfigError, DataError, DataFileNotFoundError, ModelError
 
@@ -57,6 +59,7 @@ ROW_GROUP_BYTES = 8 * 2**20
 ROW_GROUP_ROWS = 65_536
 _SHOWN_POSITIONS = 5
 STDIO = "-"
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
 
 
 class Predictor(Protocol):
@@ -99,6 +102,14 @@ def output_columns(classes: Sequence[object]) -> list[str]:
     return [LABEL_COLUMN, *(f"{PROBA_PREFIX}{label}" for label in classes)]
 
 
+if TYPE_CHECKING:
+    import datasets
+    import pandas
+
+    InMemory = TypeVar("InMemory", pandas.DataFrame, datasets.Dataset)
+
+
+@overload
 def predict_file(
     model: str | os.PathLike[str] | Predictor,
     input: str | os.PathLike[str],
@@ -112,7 +123,40 @@ def predict_file(
     precision: str | None = None,
     runtime: str = "torch",
     progress: bool = False,
-) -> PredictSummary:
+) -> PredictSummary: ...
+
+
+@overload
+def predict_file(
+    model: str | os.PathLike[str] | Predictor,
+    input: InMemory,
+    out: None = None,
+    *,
+    text_col: str = "text",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    input_format: str | None = None,
+    decimals: int | None = None,
+    device: str = "auto",
+    precision: str | None = None,
+    runtime: str = "torch",
+    progress: bool = False,
+) -> InMemory: ...
+
+
+def predict_file(
+    model: str | os.PathLike[str] | Predictor,
+    input: Any,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    text_col: str = "text",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    input_format: str | None = None,
+    decimals: int | None = None,
+    device: str = "auto",
+    precision: str | None = None,
+    runtime: str = "torch",
+    progress: bool = False,
+) -> Any:
     """Predict every row of ``input`` and write it, with its prediction, to ``out`` in the same format.
 
     ``model`` is a model folder (loaded with ``bertwise.load``) or an already loaded estimator with ``classes_`` and
@@ -122,11 +166,23 @@ def predict_file(
     probabilities (the predicted label is always taken from the unrounded ones). ``device`` and ``precision`` are
     passed to ``bertwise.load`` (precision defaults to the one the model was trained with), and so is ``runtime``
     ("onnx" runs the folder's ONNX export); an estimator passed in runs where it already is.
+
+    ``input`` may also be a pandas DataFrame or a ``datasets.Dataset``: then nothing is written (``out`` must be None)
+    and a copy of it with the added columns is returned, of the same type, rows and index as the input
+    (:func:`_predict_table`).
     """
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1; got {chunk_rows}")
     if decimals is not None and not 0 <= decimals <= 17:
         raise ConfigError(f"--decimals must be between 0 and 17 (float64 holds 17 significant digits); got {decimals}")
+    if table_kind(input) is not None:
+        if out is not None:
+            raise ConfigError(
+                f"out= is for file inputs; predict_file returns the {type(input).__name__} with its predictions: "
+                "write that (e.g. .to_csv(path), .to_parquet(path)), or pass the input as a file"
+            )
+        estimator = _load_model(model, device, precision, runtime)
+        return _predict_table(estimator, input, text_col, chunk_rows, decimals, progress)
     source_path, source, fmt = _resolve_input(input, input_format)
     destination = _resolve_output(out, fmt, source_path)
 
@@ -173,6 +229,45 @@ def predict_file(
     )
 
 
+def _predict_table(
+    estimator: Predictor, value: Any, text_col: str, chunk_rows: int, decimals: int | None, progress: bool
+) -> Any:
+    """A DataFrame or Dataset with the columns a file would get; a row without text gets none (NaN, None)."""
+    from tqdm.auto import tqdm
+
+    table = single_table(value, role="input")
+    texts, _ = read_text_table(table, text_col=text_col)  # its one note (empty texts) is what the NaNs say
+    classes = np.asarray(estimator.classes_).tolist()
+    added = _check_added_columns(classes, table.columns, table.source)
+    present = [i for i, text in enumerate(texts) if text.strip()]
+    probabilities = np.full((len(texts), len(classes)), np.nan)
+    for start in tqdm(range(0, len(present), chunk_rows), desc="predict", disable=not progress, file=sys.stderr):
+        rows = present[start : start + chunk_rows]
+        predicted = np.asarray(estimator.predict_proba([texts[i] for i in rows]), dtype=np.float64)
+        if predicted.shape != (len(rows), len(classes)):
+            raise ModelError(
+                f"the model returned probabilities of shape {predicted.shape} for {len(rows)} texts; "
+                f"expected ({len(rows)}, {len(classes)}), one column per class"
+            )
+        probabilities[rows] = predicted
+    best = np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1).tolist()
+    has_text = set(present)
+    labels = [classes[j] if i in has_text else None for i, j in enumerate(best)]
+    values = probabilities if decimals is None else np.round(probabilities, decimals)
+    columns = {name: values[:, j] for j, name in enumerate(added[1:])}
+    if table.kind == "Dataset":
+        dataset = table.data.add_column(added[0], labels)
+        for name, column in columns.items():
+            dataset = dataset.add_column(name, column.tolist())
+        return dataset
+    import pandas as pd
+
+    integral = all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+    label_column = pd.array(labels, dtype="Int64" if integral else object)  # Int64: ints stay ints beside missing
+    frame = table.data
+    return pd.concat([frame, pd.DataFrame({added[0]: label_column, **columns}, index=frame.index)], axis=1)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Input, output and model
 
@@ -196,8 +291,8 @@ def _resolve_input(input: str | os.PathLike[str], input_format: str | None) -> t
         raise DataFileNotFoundError(
             f"input file not found: '{source}' (expected a .csv, .tsv, .jsonl or .parquet file, or - for stdin)"
         )
-    if path.is_dir():
-        raise DataError(f"cannot read '{source}': it is a folder; expected a .csv, .tsv, .jsonl or .parquet file")
+    # A pipe is read through stdin ("-"): a named pipe without a writer would make open() wait forever.
+    check_regular_file(path, source, "expected a .csv, .tsv, .jsonl or .parquet file, or - to read a stream on stdin")
     if fmt is None:
         suffix = path.suffix.lower()
         if suffix not in FORMATS:
@@ -283,7 +378,7 @@ def _check_added_columns(classes: list[Any], columns: Sequence[str], source: str
         )
     clashes = [name for name in added if name in set(columns)]
     if clashes:
-        shown = ", ".join(f"'{_one_line(name)}'" for name in clashes[:_SHOWN_POSITIONS])
+        shown = ", ".join(f"'{one_line(name)}'" for name in clashes[:_SHOWN_POSITIONS])
         more = ", ..." if len(clashes) > _SHOWN_POSITIONS else ""
         raise DataError(
             f"{source} already has column(s) {shown}{more}, which predict adds; expected an input without them "
@@ -426,12 +521,21 @@ class _Lines:
         self.bom = False
         self.newline = "\n"
         self.recent: list[str] = []  # the lines since the last reset: lets the last CSV record be re-checked
+        self._split: list[bytes] = []  # the rest of a read that held lines ended by a lone CR, last one first
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
-        raw = self._stream.readline()
+        if self._split:
+            raw = self._split.pop()
+        else:
+            raw = self._stream.readline()
+            if b"\r" in raw:
+                # readline() ends lines at LF only; a lone CR ends one too (old Mac files), as the training reader
+                # sees it.
+                parts = [part for part in _LONE_CR.split(raw) if part]
+                raw, self._split = parts[0], parts[:0:-1]
         if not raw:
             raise StopIteration
         self.number += 1
@@ -440,7 +544,12 @@ class _Lines:
             if raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
                 self.bom = True
-            self.newline = "\r\n" if raw.endswith(b"\r\n") else "\n"
+            elif utf16_without_bom(raw):
+                raise DataError(
+                    f"{self._source} is not UTF-8: it looks like UTF-16 without a byte-order mark; "
+                    "save the file as UTF-8"
+                )
+            self.newline = "\r\n" if raw.endswith(b"\r\n") else "\r" if raw.endswith(b"\r") else "\n"
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -470,7 +579,7 @@ class _DelimitedReader:
         chunk_rows: int,
         total: int | None,
     ) -> None:
-        _raise_field_size_limit()
+        raise_field_size_limit()
         self.source = source
         self.delimiter = delimiter
         self.literal = literal
@@ -498,7 +607,7 @@ class _DelimitedReader:
             raise DataError(f"{source} is empty: expected a header row, then one row per text")
         self.header = header
         self.columns = [cell.strip() for cell in header]
-        self._text_index, _ = _column_indices(source, self.columns, text_col, None)
+        self._text_index, _ = column_indices(source, self.columns, text_col, None)
 
     @property
     def bom(self) -> bool:
@@ -528,11 +637,11 @@ class _DelimitedReader:
                     "expected a closing '\"' (an unbalanced quote?)"
                 ) from None
             raise DataError(
-                f"{self.source} line {end + 1}: malformed quoting ({_one_line(str(err))}); "
+                f"{self.source} line {end + 1}: malformed quoting ({one_line(str(err))}); "
                 f"expected a quoted field to end with a quote followed by a {sep_name}"
             ) from None
         if end and not self._strict and not self.literal:
-            _check_last_record_closed("".join(lines), self.source, self.delimiter, start)
+            check_last_record_closed("".join(lines), self.source, self.delimiter, start)
 
     def chunks(self) -> Iterator[_Chunk]:
         width = len(self.header)
@@ -582,7 +691,7 @@ def _reads_literally(path: Path) -> bool:
         except (csv.Error, OSError):
             return False
 
-    _raise_field_size_limit()
+    raise_field_size_limit()
     return not consistent(csv.QUOTE_MINIMAL) and consistent(csv.QUOTE_NONE)
 
 
@@ -604,9 +713,20 @@ class _JsonlReader:
         columns: dict[str, None] = {}
         for obj in self._first.rows if self._first else []:
             columns.update(dict.fromkeys(obj))
+        if self._first is not None and text_col not in columns and stream.seekable():
+            # No text in the first chunk: a file can be read twice, so look on for an object with one, as the training
+            # loader (which reads every object) would find it; then start again from the top.
+            for _, obj in self._objects:
+                columns.update(dict.fromkeys(obj))
+                if text_col in obj:
+                    stream.seek(0)
+                    self._lines = _Lines(stream, source)
+                    self._objects = self._parse()
+                    self._first = self._next_chunk()
+                    break
         self.columns = list(columns)
         if self._first is not None:
-            _column_indices(source, self.columns, text_col, None)
+            column_indices(source, self.columns, text_col, None)
 
     def done(self) -> int:
         return self._lines.bytes
@@ -621,7 +741,7 @@ class _JsonlReader:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = load_json(line)
             except json.JSONDecodeError as err:
                 hint = (
                     "; the file looks like a JSON array: write one object per line" if line.lstrip()[:1] == "[" else ""
@@ -633,7 +753,12 @@ class _JsonlReader:
             if not isinstance(obj, dict):
                 raise DataError(
                     f"{self.source} line {self._lines.number}: expected a JSON object such as "
-                    f'{{"{self._text_col}": "..."}}, found {_json_kind(obj)}'
+                    f'{{"{self._text_col}": "..."}}, found {json_kind(obj)}'
+                )
+            if repeated_keys(obj, [self._text_col]):
+                raise DataError(
+                    f"{self.source} line {self._lines.number}: the object gives the key '{one_line(self._text_col)}' "
+                    "more than once; expected each key once (JSON keeps only the last, silently)"
                 )
             yield self._lines.number, obj
 
@@ -643,14 +768,14 @@ class _JsonlReader:
         positions: list[int] = []
         for number, obj in self._objects:
             if self._added and not self._added.isdisjoint(obj):
-                clash = ", ".join(f"'{_one_line(k)}'" for k in obj if k in self._added)
+                clash = ", ".join(f"'{one_line(k)}'" for k in obj if k in self._added)
                 raise DataError(
                     f"{self.source} line {number}: the object already has {clash}, which predict adds; "
                     "expected objects without them"
                 )
-            value = obj.get(self._text_col)
             rows.append(obj)
-            texts.append(value if type(value) is str else _as_text(value))
+            value = obj.get(self._text_col)
+            texts.append(cell_text(value, source=self.source, unit="line", position=number, column=self._text_col))
             positions.append(number)
             if len(rows) == self._chunk_rows:
                 break
@@ -680,15 +805,33 @@ class _ParquetReader:
             self.schema = self.file.schema_arrow
         except Exception as err:  # pyarrow raises several unrelated types (ArrowInvalid, OSError, ...)
             raise DataError(
-                f"cannot read {source} as Parquet ({_first_line(err)}); expected a Parquet file "
+                f"cannot read {source} as Parquet ({first_line(err)}); expected a Parquet file "
                 "such as pandas' DataFrame.to_parquet writes"
             ) from None
         self.columns = list(self.schema.names)
         # pandas stores a non-default index as an extra column: kept in the output, but not one the user would name.
         named = [name for name in self.columns if not name.startswith("__index_level_")]
-        _column_indices(source, named, text_col, None)
+        column_indices(source, named, text_col, None)
         self._text_col = text_col
         self.total: int | None = self.file.metadata.num_rows
+        self._check_nested()
+
+    def _check_nested(self) -> None:
+        """Refuse a list or struct text column before the model loads, naming its first row that has a value."""
+        import pyarrow as pa
+
+        if not pa.types.is_nested(self.schema.field(self._text_col).type):
+            return
+        done = 0
+        try:
+            for batch in self.file.iter_batches(batch_size=self._chunk_rows, columns=[self._text_col]):
+                for row, value in enumerate(batch.column(0).to_pylist(), start=done + 1):
+                    cell_text(value, source=self.source, unit="row", position=row, column=self._text_col)
+                done += batch.num_rows
+        except DataError:
+            raise
+        except Exception as err:
+            raise DataError(f"cannot read {self.source} as Parquet after row {done} ({first_line(err)})") from None
 
     def done(self) -> int:
         return self._done
@@ -702,11 +845,13 @@ class _ParquetReader:
                 return
             except Exception as err:
                 raise DataError(
-                    f"cannot read {self.source} as Parquet after row {self._done} ({_first_line(err)})"
+                    f"cannot read {self.source} as Parquet after row {self._done} ({first_line(err)})"
                 ) from None
-            values = batch.column(self._text_col).to_pylist()
-            texts = [value if type(value) is str else _as_text(value) for value in values]
-            positions = list(range(self._done + 1, self._done + 1 + len(texts)))
+            positions = list(range(self._done + 1, self._done + 1 + batch.num_rows))
+            texts = [
+                cell_text(value, source=self.source, unit="row", position=row, column=self._text_col)
+                for row, value in zip(positions, batch.column(self._text_col).to_pylist(), strict=True)
+            ]
             self._done += len(texts)
             yield _Chunk(batch, texts, positions)
 
@@ -731,7 +876,7 @@ def _open_writer(
     if fmt == "jsonl":
         assert isinstance(reader, _JsonlReader)
         reader.forbid(added)
-        return _JsonlWriter(stream, added, classes, decimals)
+        return _JsonlWriter(stream, reader.source, added, classes, decimals)
     assert isinstance(reader, _DelimitedReader)
     return _DelimitedWriter(stream, reader, added, classes, decimals)
 
@@ -799,18 +944,29 @@ class _DelimitedWriter(_TextWriter):
 
 
 class _JsonlWriter(_TextWriter):
-    def __init__(self, stream: IO[bytes], added: list[str], classes: list[Any], decimals: int | None) -> None:
+    def __init__(
+        self, stream: IO[bytes], source: str, added: list[str], classes: list[Any], decimals: int | None
+    ) -> None:
         super().__init__(stream, classes, decimals)
+        self._source = source
         self._proba_names = added[1:]
 
     def write(self, chunk: _Chunk, present: list[int], probabilities: np.ndarray) -> None:
         labels = self._labels(chunk, present, probabilities)
         values = _rounded(probabilities, self._decimals)
         lines = []
-        for obj, label, row in zip(chunk.rows, labels, values, strict=True):
+        for obj, label, row, position in zip(chunk.rows, labels, values, chunk.positions, strict=True):
             obj[LABEL_COLUMN] = label
             obj.update(zip(self._proba_names, [None] * len(row) if label is None else row, strict=True))
-            lines.append(json.dumps(obj, ensure_ascii=False))
+            try:
+                line = json.dumps(obj, ensure_ascii=False)
+            except RecursionError:
+                raise DataError(
+                    f"{self._source} line {position}: the object is nested too deep to write back; "
+                    "expected values nested less deeply"
+                ) from None
+            # A lone surrogate read from an escape ("\ud800") cannot be written as UTF-8; escaped it is kept as read.
+            lines.append(json.dumps(obj) if has_surrogate(line) else line)
         lines.append("")
         self._text.write("\n".join(lines))
         self._text.flush()

@@ -6,22 +6,25 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertwise.data.dataset import LabeledTexts
 from bertwise.exceptions import ConfigError
 from bertwise.export.folder import check_output_folder, save_model, set_recorded_params
+
+if TYPE_CHECKING:
+    from bertwise.data.split import DataSource
 
 # Settings that belong to the machine a model runs on, not to the model: never taken from another run's results.
 _MACHINE_PARAMS = ("device", "precision", "progress")
 
 
 def train(
-    data: str | Path,
+    data: DataSource,
     *,
     strategy: str,
     out: str | Path,
-    test: str | Path | None = None,
+    test: DataSource | None = None,
     model: str | None = None,
     seed: int | None = None,
     device: str = "auto",
@@ -34,12 +37,13 @@ def train(
 ) -> Any:
     """Fit ``strategy`` on every row of ``data`` and save it as a model folder at ``out``.
 
-    ``data`` is a CSV/TSV/JSONL/Parquet file or a folder with ``train.*``; its training part is what is trained on.
-    With a test set (``test``, or ``test.*`` in the folder) the model is scored on it and macro-F1 and accuracy go
-    into the manifest. ``params_from`` names a ``compare`` results.json whose recorded parameters for this strategy
-    are applied (a budget may have shortened fine-tuning there), so the model is the one compare evaluated; its
-    recorded model and seed are used unless ``model`` or ``seed`` is given. ``params`` sets any other parameter of
-    the strategy (such as ``{"max_epochs": 3}``) last. ``seed`` defaults to 0.
+    ``data`` is a CSV/TSV/JSONL/Parquet file or a folder with ``train.*``, a pandas DataFrame, a ``datasets.Dataset``
+    or a ``DatasetDict`` (its "train" split); its training part is what is trained on. With a test set (``test``,
+    ``test.*`` in the folder, or the DatasetDict's "test", else "validation", split) the model is scored on it and
+    macro-F1 and accuracy go into the manifest. ``params_from`` names a ``compare`` results.json whose recorded
+    parameters for this strategy are applied (a budget may have shortened fine-tuning there), so the model is the
+    one compare evaluated; its recorded model and seed are used unless ``model`` or ``seed`` is given. ``params``
+    sets any other parameter of the strategy (such as ``{"max_epochs": 3}``) last. ``seed`` defaults to 0.
 
     Returns the fitted classifier, with the saved manifest in ``manifest_`` and the folder in ``folder_``.
     """
@@ -94,16 +98,16 @@ def train(
 
 
 def read_training_data(
-    data: str | Path, test: str | Path | None, *, text_col: str, label_col: str, seed: int
+    data: DataSource, test: DataSource | None, *, text_col: str, label_col: str, seed: int
 ) -> tuple[LabeledTexts, LabeledTexts | None, list[str]]:
-    """The rows to train on, the test set if there is one (``test``, or ``test.*`` in a data folder), and notes."""
-    from bertwise.data.io import read_labeled_file
-    from bertwise.data.split import _resolve, load_split
+    """The rows to train on, the test set if there is one (``test``, ``test.*`` in a data folder, a DatasetDict's
+    test split), and notes."""
+    from bertwise.data.split import load_split, read_part, resolve_parts
 
-    train_path, folder_test = _resolve(data, "train")
-    if test is None and folder_test is None:
-        part, notes = read_labeled_file(train_path, text_col=text_col, label_col=label_col)
-        return part, None, notes
+    train_source, test_source, notes = resolve_parts(data, test)
+    if test_source is None:
+        part, read_notes = read_part(train_source, text_col=text_col, label_col=label_col)
+        return part, None, notes + read_notes
     # The split's own checks apply (test labels never seen in training, the same file given twice), but a class with
     # a single training row is as welcome as it is without a test set: every strategy can train on it.
     split = load_split(data, test=test, text_col=text_col, label_col=label_col, seed=seed, min_train_per_class=1)

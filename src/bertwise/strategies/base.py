@@ -14,12 +14,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
+from bertwise.data.containers import check_labels, check_texts
 from bertwise.data.dataset import Label
 from bertwise.exceptions import BertwiseError, DataError
 
 if TYPE_CHECKING:
     from bertwise.backbone.encoder import Encoder
-
 
 class NotFittedError(BertwiseError, SklearnNotFittedError):
     """``predict`` was called before ``fit``."""
@@ -41,7 +41,9 @@ class Strategy(ClassifierMixin, BaseEstimator):
     tags: ClassVar[StrategyTags]
 
     def fit(self, texts: Sequence[str], labels: Sequence[Label]) -> Strategy:
-        texts, labels = _check_texts(texts, "fit"), list(labels)
+        """Learn from ``texts`` and their ``labels``: lists, tuples, numpy arrays, pandas Series or one-column
+        DataFrames (see :func:`check_texts` and :func:`check_labels`)."""
+        texts, labels = check_texts(texts, "fit"), check_labels(labels, "fit")
         if len(texts) != len(labels):
             raise DataError(
                 f"{type(self).__name__}.fit got {len(texts)} texts but {len(labels)} labels; "
@@ -57,7 +59,7 @@ class Strategy(ClassifierMixin, BaseEstimator):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities, shape (n_texts, n_classes), columns in ``classes_`` order."""
         self._check_fitted()
-        texts = _check_texts(texts, "predict")
+        texts = check_texts(texts, "predict")
         if not texts:
             return np.zeros((0, len(self.classes_)), dtype=np.float64)
         return np.asarray(self._predict_proba(texts), dtype=np.float64)
@@ -102,11 +104,3 @@ class FrozenBackboneMixin:
         return own if own is not None else load_encoder(self.model, self.pooling, self.device, self.precision)
 
 
-def _check_texts(texts: Sequence[str], where: str) -> list[str]:
-    if isinstance(texts, str):
-        raise DataError(f"{where} expects a sequence of texts; got a single str (wrap it in a list)")
-    result = list(texts)
-    for index, text in enumerate(result):
-        if not isinstance(text, str):
-            raise DataError(f"{where} expects str texts; item {index} is {type(text).__name__}")
-    return result
