@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bertwise.backbone.resolve import POOLING_CHOICES
 from bertwise.exceptions import ConfigError
 
 STRATEGY_NAMES = ("zero-shot", "probe", "finetune")
@@ -31,7 +32,7 @@ class CompareConfig:
     zero_shot_mode: str = "auto"
     zero_shot_template: str = "This text is about {label}."
     label_descriptions: dict[str, str] = field(default_factory=dict)
-    # Recommendation: the cheapest strategy not significantly more than the priority's tolerance below the best.
+    # Recommendation: the best strategy, or a cheaper one practically equivalent to it within the priority's margin.
     priority: str = "balanced"
     # Runs per strategy whose result depends on the seed (fine-tuning); seed-free strategies run once. None: 3 on a
     # fixed test set; 1 under cross-validation, whose folds already train with distinct seeds.
@@ -60,8 +61,8 @@ class CompareConfig:
             raise ConfigError(f"test size must be a fraction between 0 and 1; got {self.test_size}")
         if self.precision not in ("auto", "float32", "bfloat16"):
             raise ConfigError(f"precision must be 'auto', 'float32' or 'bfloat16'; got {self.precision!r}")
-        if self.pooling not in ("auto", "mean", "cls"):
-            raise ConfigError(f"pooling must be 'auto', 'mean' or 'cls'; got {self.pooling!r}")
+        if self.pooling not in POOLING_CHOICES:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLING_CHOICES)}; got {self.pooling!r}")
         if self.zero_shot_mode not in ("auto", "nli", "embedding"):
             raise ConfigError(f"zero-shot mode must be 'auto', 'nli' or 'embedding'; got {self.zero_shot_mode!r}")
         if "{label}" not in self.zero_shot_template:

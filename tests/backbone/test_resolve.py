@@ -31,14 +31,38 @@ def test_plain_bert_defaults_to_mean_pooling_and_its_position_limit(tiny_bert: s
     assert resolve_backbone(tiny_bert, pooling="cls").pooling == "cls"
 
 
-def test_sentence_transformers_cls_pooling_is_read(tiny_bert: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("settings", "pooling"),
+    [
+        ({"pooling_mode_cls_token": True}, "cls"),  # sentence-transformers 2.x to 5.x
+        ({"embedding_dimension": 32, "pooling_mode": "cls"}, "cls"),  # 6.x
+        ({"pooling_mode": "max"}, "max"),
+        ({"pooling_mode": ["mean", "max"]}, "mean+max"),
+        ({"pooling_mode_cls_token": False}, "mean"),  # no mode set: sentence-transformers' default
+    ],
+)
+def test_sentence_transformers_pooling_is_read(
+    tiny_bert: str, tmp_path: Path, settings: dict[str, object], pooling: str
+) -> None:
     copy = Path(shutil.copytree(tiny_bert, tmp_path / "st"))
     (copy / "modules.json").write_text(
-        json.dumps([{"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
     )
     (copy / "1_Pooling").mkdir()
-    (copy / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
-    assert resolve_backbone(str(copy)).pooling == "cls"
+    (copy / "1_Pooling" / "config.json").write_text(json.dumps(settings))
+    backbone = resolve_backbone(str(copy))
+    assert (backbone.pooling, backbone.normalize, backbone.dense) == (pooling, False, ())
+
+
+def test_plain_checkpoints_take_any_pooling_asked(tiny_bert: str) -> None:
+    assert resolve_backbone(tiny_bert, pooling="max").pooling == "max"
+    with pytest.raises(ModelError, match="pooling must be one of auto, cls, max, mean"):
+        resolve_backbone(tiny_bert, pooling="sum")  # type: ignore[arg-type]
 
 
 def test_pickle_only_checkpoints_are_refused(tiny_bert: str, tmp_path: Path) -> None:

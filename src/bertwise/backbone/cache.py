@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.backbone.modules import declared_lowercase
+
 # Bump when the layout or the meaning of a stored vector changes, so old databases are simply no longer found.
 CACHE_FORMAT = 2
 ENV_VAR = "BERTWISE_CACHE_DIR"
@@ -119,9 +121,10 @@ def use_cache_dir(directory: str | os.PathLike[str] | None) -> Iterator[None]:
 def model_fingerprint(backbone: Any, *, precision: str, device_type: str) -> tuple[str, dict[str, Any]]:
     """The sha256 naming a model's database, and the readable settings it was computed from.
 
-    Everything that changes a vector is in it: the weights, the config and tokenizer files, pooling, normalisation,
-    truncation length, the precision and device kind it ran with, and the torch and transformers versions (kernels
-    change between releases, and a cache must never return what a fresh computation would not).
+    Everything that changes a vector is in it: the weights, the config and tokenizer files, pooling, the Dense layers
+    (with their weights' sha256), normalisation, lowercasing, truncation length, the precision and device kind it ran
+    with, and the torch and transformers versions (kernels change between releases, and a cache must never return
+    what a fresh computation would not).
     """
     import torch
     import transformers
@@ -139,6 +142,11 @@ def model_fingerprint(backbone: Any, *, precision: str, device_type: str) -> tup
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+    # Added only when present, so the databases of models without them keep their names.
+    if getattr(backbone, "dense", ()):
+        settings["dense"] = [layer.to_record() for layer in backbone.dense]  # with each layer's weights sha256
+    if declared_lowercase(Path(backbone.path)):
+        settings["lowercase"] = True
     keyed = {key: value for key, value in settings.items() if key != "model_id"}
     digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
     return digest, settings

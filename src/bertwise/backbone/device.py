@@ -14,6 +14,9 @@ PRECISION_CHOICES = ("auto", "float32", "bfloat16")
 
 def resolve_device(device: str = "auto") -> Any:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU; an explicit choice that is not there is an error."""
+    kind = device.split(":")[0]
+    if kind not in DEVICE_CHOICES:  # before torch loads, so a mistyped --device costs nothing
+        raise ConfigError(f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N); got {device!r}")
     import torch
 
     if device == "auto":
@@ -22,9 +25,6 @@ def resolve_device(device: str = "auto") -> Any:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    kind = device.split(":")[0]
-    if kind not in DEVICE_CHOICES:
-        raise ConfigError(f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N); got {device!r}")
     if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
     return torch.device(device)

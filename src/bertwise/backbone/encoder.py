@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 from bertwise.backbone.batching import run_inference
 from bertwise.backbone.cache import CacheStats, EmbeddingStore, model_fingerprint, open_store
 from bertwise.backbone.device import resolve_device, resolve_precision
+from bertwise.backbone.modules import declared_lowercase
 from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
 
 # The most texts per batch when the caller names none (batches are cut shorter where padding costs more). On 2 CPU
@@ -27,6 +29,12 @@ CPU_BATCH_SIZE = 32
 GPU_BATCH_SIZE = 256
 # Past this many remembered embeddings the memo is cleared rather than grown (about 150 MB at 384 dimensions).
 MEMO_LIMIT = 100_000
+# Texts longer than this many characters per token of max_length are cut before tokenizing (bounded_texts): English
+# averages about 4.5 characters a token, so the first window nearly always holds enough tokens.
+CHARS_PER_TOKEN = 16
+# Tokens a cut text must hold beyond max_length: its last few, at the cut, may differ from the whole text's (a trailing
+# space token, say), never its first max_length.
+CUT_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -36,17 +44,42 @@ class Tokenized:
 
 
 def load_tokenizer(path: str) -> Any:
+    """The folder's fast tokenizer, lowercasing first where a sentence-transformers checkpoint says do_lower_case."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False)
+    if declared_lowercase(Path(path)):
+        _lowercase_first(tokenizer)
+    return tokenizer
+
+
+def _lowercase_first(tokenizer: Any) -> None:
+    # As sentence-transformers' Transformer does: a Lowercase normaliser in front, unless one is already there.
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.normalizers import Sequence as NormalizerSequence
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        tokenizer.do_lower_case = True
+        return
+    normalizer = backend.normalizer
+    members: list[Any] = list(cast(Any, normalizer)) if isinstance(normalizer, NormalizerSequence) else [normalizer]
+    if any(isinstance(member, Lowercase) for member in members):
+        return
+    chain: list[Any] = [Lowercase(), *(member for member in members if member is not None)]
+    backend.normalizer = NormalizerSequence(chain)
 
 
 def tokenize(
     tokenizer: Any, texts: Sequence[str], max_length: int, *, text_pairs: Sequence[str] | None = None
 ) -> Tokenized:
-    """Token ids without padding, truncated to ``max_length``, counting the texts that were cut."""
+    """Token ids without padding, truncated to ``max_length``, counting the texts that were cut.
+
+    Long texts are cut first (:func:`bounded_texts`), so a 10 MB text costs what its first few thousand characters
+    cost; the ids and the count are exactly those of the uncut texts.
+    """
     encoded = tokenizer(
-        list(texts),
+        bounded_texts(tokenizer, texts, max_length),
         list(text_pairs) if text_pairs is not None else None,
         truncation="only_first" if text_pairs is not None else True,
         max_length=max_length,
@@ -57,6 +90,57 @@ def tokenize(
     else:  # slow tokenizers keep no overflow record
         truncated = sum(1 for ids in encoded["input_ids"] if len(ids) >= max_length)
     return Tokenized(input_ids=encoded["input_ids"], truncated=truncated)
+
+
+def bounded_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[str]:
+    """``texts``, each long one cut where truncating to ``max_length`` tokens or fewer cannot tell the difference.
+
+    A text over ``max_length * CHARS_PER_TOKEN`` characters is tokenized from a window of its start and cut where a
+    word of the tokenizer's own (a pre-token: what its normaliser and pre-tokenizer make of the text, each then
+    tokenized alone) begins, at least ``max_length + CUT_MARGIN`` tokens in, and with a whole word after it in the
+    window. The words before that point, and so their tokens, are the uncut text's: a word's extent depends on the
+    characters up to its end and the next one or two, never on the end of the text, and only the window's last word
+    may have been cut short. So the cut text's first ``max_length`` tokens are the uncut text's, and it still
+    overflows. A window without such a point (too few tokens, or one huge word: unspaced text to a byte-level or
+    SentencePiece tokenizer) grows fourfold, up to the whole text. Texts are left whole by slow tokenizers (no word
+    records) and by tokenizers that truncate on the left.
+    """
+    result = list(texts)
+    size = max(max_length, 1) * CHARS_PER_TOKEN
+    pending = [row for row, text in enumerate(result) if len(text) > size]
+    if not pending or not getattr(tokenizer, "is_fast", False) or getattr(tokenizer, "truncation_side", "") == "left":
+        return result
+    needed = max(max_length, 1) + CUT_MARGIN
+    while pending:
+        windows = [result[row][:size] for row in pending]
+        encoded = tokenizer(
+            windows, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
+        still = []
+        for index, (row, spans) in enumerate(zip(pending, encoded["offset_mapping"], strict=True)):
+            cut = _word_start(encoded.word_ids(index), spans, needed)
+            if cut is not None:
+                result[row] = result[row][:cut]
+            elif len(result[row]) > size * 4:
+                still.append(row)
+        pending, size = still, size * 4
+    return result
+
+
+def _word_start(words: list[int | None], spans: list[tuple[int, int]], needed: int) -> int | None:
+    """Where the first word starting at token ``needed`` or later begins, if another word follows it; else None."""
+    if len(words) <= needed:
+        return None
+    end_before = max(end for _, end in spans[:needed])
+    for token in range(needed, len(words)):
+        word, previous = words[token], words[token - 1]
+        if word is not None and word == words[-1]:
+            return None  # the window's last word, perhaps cut short by the window
+        if word is not None and previous is not None and word != previous:
+            # Offsets of whitespace tokens may be trimmed: never cut before the end of a token that is kept.
+            return max(spans[token][0], end_before)
+        end_before = max(end_before, spans[token][1])
+    return None
 
 
 def pad_batch(input_ids: Sequence[Sequence[int]], pad_id: int, device: Any) -> dict[str, Any]:
@@ -72,7 +156,7 @@ def pad_batch(input_ids: Sequence[Sequence[int]], pad_id: int, device: Any) -> d
 
 
 class Encoder:
-    """A frozen backbone that maps texts to float32 vectors with the backbone's own pooling.
+    """A frozen backbone that maps texts to float32 vectors with the backbone's own pooling, Dense and Normalize.
 
     Embeddings are remembered per text, in memory and in the disk cache (:mod:`bertwise.backbone.cache`), so no text
     is encoded twice: not by strategies sharing an encoder, nor by later encoders or runs with the same model.
@@ -94,6 +178,7 @@ class Encoder:
         import torch
         from transformers import AutoModel
 
+        from bertwise.backbone.head import build_head
         from bertwise.backbone.loading import quiet_loading
 
         self.backbone = backbone
@@ -108,7 +193,9 @@ class Encoder:
                 backbone.path, use_safetensors=True, trust_remote_code=False, dtype=dtype
             )
         self.model.to(self.device).eval()
-        self.dimension = int(self.model.config.hidden_size)
+        # Pooling, Dense and Normalize run in float32 whatever the transformer's precision, as the pooling always did.
+        self.head = build_head(backbone, int(self.model.config.hidden_size)).to(self.device)
+        self.dimension = self.head.dimension
         self.remember = remember
         # None: decided per call from the calling thread's torch threads (a server's model threads run one each).
         self.streams = streams
@@ -195,9 +282,7 @@ class Encoder:
             with torch.inference_mode():  # per thread: batches may run in stream threads
                 inputs = pad_batch([tokenized.input_ids[i] for i in batch], pad_id, self.device)
                 hidden = self.model(**inputs).last_hidden_state
-                vectors = pool(hidden.float(), inputs["attention_mask"], self.backbone.pooling)
-                if self.backbone.normalize:
-                    vectors = torch.nn.functional.normalize(vectors, dim=-1)
+                vectors = self.head(hidden.float(), inputs["attention_mask"])
                 output[batch] = vectors.cpu().numpy()  # waits for the device, so the time below is real
             tokens = np.array([lengths[i] for i in batch], dtype=np.float64)
             seconds[batch] = (time.perf_counter() - started) * tokens / tokens.sum()
@@ -219,14 +304,6 @@ class Encoder:
             seconds *= (time.perf_counter() - started) / seconds.sum()
         self.last_compute_seconds = seconds
         return output
-
-
-def pool(hidden: Any, attention_mask: Any, pooling: str) -> Any:
-    """Mean over real tokens (padding excluded), or the first ([CLS]) token's state."""
-    if pooling == "cls":
-        return hidden[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
 _ENCODERS: dict[tuple[str | None, str, str, str], Encoder] = {}

@@ -36,7 +36,7 @@ import numpy as np
 from bertwise.backbone.batching import padding_aware_batches
 from bertwise.backbone.encoder import CPU_BATCH_SIZE, load_tokenizer, tokenize
 from bertwise.backbone.resolve import Backbone, PoolingChoice
-from bertwise.exceptions import BertwiseError
+from bertwise.exceptions import BertwiseError, ModelError
 
 INSTALL_HINT = "pip install 'bertwise[onnx]'"
 # 17 is the first opset with a LayerNormalization operator (one node per layer norm instead of seven) and is run by
@@ -85,9 +85,10 @@ def require_onnx(*, runtime_only: bool = False) -> Any:
 def export_encoder_onnx(model_dir: str | Path, out_path: str | Path, *, pooling: PoolingChoice = "auto") -> Path:
     """Export a plain backbone directory as a graph from token ids to pooled sentence embeddings.
 
-    Output ``embeddings``: float32, shape (batch, hidden), mean (or [CLS]) pooled over the attention mask and
-    L2-normalised when the backbone's sentence-transformers configuration ends in a Normalize module, exactly as
-    :class:`~bertwise.backbone.encoder.Encoder` pools. ``pooling`` overrides the model's own, as the probe's does.
+    Output ``embeddings``: float32, shape (batch, dimension): pooled over the attention mask, then through the
+    sentence-transformers checkpoint's Dense layers and Normalize module if it has them, exactly as
+    :class:`~bertwise.backbone.encoder.Encoder` computes them (the same :mod:`bertwise.backbone.head` is traced).
+    ``pooling`` overrides the model's own, as the probe's does.
     """
     from bertwise.backbone.resolve import resolve_backbone
 
@@ -100,7 +101,7 @@ def export_backbone_onnx(backbone: Backbone, out_path: str | Path) -> Path:
     import torch
     from transformers import AutoModel
 
-    from bertwise.backbone.encoder import pool
+    from bertwise.backbone.head import build_head
     from bertwise.backbone.loading import quiet_loading
 
     require_onnx()
@@ -113,15 +114,16 @@ def export_backbone_onnx(backbone: Backbone, out_path: str | Path) -> Path:
         def __init__(self, network: Any) -> None:
             super().__init__()
             self.network = network
+            self.head = build_head(backbone, int(network.config.hidden_size))
 
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
             hidden = self.network(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            vectors = pool(hidden, attention_mask, backbone.pooling)
-            return torch.nn.functional.normalize(vectors, dim=-1) if backbone.normalize else vectors
+            return self.head(hidden, attention_mask)
 
     metadata = {
         "kind": "encoder",
         "pooling": backbone.pooling,
+        "dense": ",".join(f"{layer.in_features}->{layer.out_features}" for layer in backbone.dense),
         "normalize": str(backbone.normalize).lower(),
         "max_length": str(backbone.max_length),
         "weights_sha256": backbone.sha256,
@@ -488,18 +490,18 @@ class OnnxModel:
     runtime = "onnx"
 
     def __init__(self, folder: Path, manifest: dict[str, Any], runner: OnnxRunner, head: Any | None) -> None:
-        from bertwise.export.folder import _classes_array
+        from bertwise.export.folder import classes_array
 
         self.folder_ = folder.resolve()
         self.manifest_ = manifest
-        self.classes_ = _classes_array(manifest)
+        self.classes_ = classes_array(manifest)
         self.runner_ = runner
         self.head_ = head
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        from bertwise.strategies.base import _check_texts
+        from bertwise.data.containers import check_texts
 
-        items = _check_texts(texts, "predict")
+        items = check_texts(texts, "predict")
         if not items:
             return np.zeros((0, len(self.classes_)), dtype=np.float64)
         if self.head_ is None:
@@ -522,13 +524,29 @@ def load_onnx(
     ``threads``: ONNX Runtime's threads (default: torch's thread count). ``onnx_file`` runs another file than the
     recorded one (the export's own parity check uses this before the file is moved into place).
     """
-    from bertwise.export.folder import verify_model_folder
+    from bertwise.export.folder import unloadable_as_model_error, verify_model_folder
 
     require_onnx(runtime_only=True)
     folder = Path(path)
     manifest = verify_model_folder(folder)
     strategy = manifest["strategy"]
     _check_exportable(folder, strategy)
+    try:
+        with unloadable_as_model_error(folder):
+            return _load_verified_onnx(folder, manifest, onnx_file, threads, batch_size)
+    except OnnxExportError as error:
+        if "has no ONNX export" in str(error):
+            raise
+        # The folder's files passed their sha256 checks but ONNX Runtime or the tokenizer cannot use them.
+        raise ModelError(str(error)) from error
+
+
+def _load_verified_onnx(
+    folder: Path, manifest: dict[str, Any], onnx_file: Path | None, threads: int | None, batch_size: int | None
+) -> OnnxModel:
+    from bertwise.export.folder import read_probe_head
+
+    strategy = manifest["strategy"]
     if onnx_file is None:
         record = manifest.get("onnx")
         if not isinstance(record, dict) or record.get("file") not in manifest["files"]:
@@ -546,8 +564,8 @@ def load_onnx(
             batch_size=batch_size,
             threads=threads,
         )
-        _check_metadata(encoder, "encoder", {"pooling": backbone["pooling"], "max_length": str(backbone["max_length"])})
-        return OnnxModel(folder, manifest, encoder, _probe_head(folder, manifest, encoder.dimension))
+        _check_metadata(encoder, "encoder", _encoder_metadata(backbone))
+        return OnnxModel(folder, manifest, encoder, read_probe_head(folder, manifest, encoder.dimension))
     max_length = int(manifest["finetune"]["max_length"])
     classifier = OnnxClassifier(
         onnx_file, folder / "model", max_length=max_length, batch_size=batch_size, threads=threads
@@ -723,6 +741,18 @@ def _check_exportable(folder: Path, strategy: str) -> None:
         )
 
 
+def _encoder_metadata(backbone: dict[str, Any]) -> dict[str, str]:
+    """What an encoder graph for the manifest's ``backbone`` record says of itself (as export_backbone_onnx writes)."""
+    expected = {
+        "pooling": str(backbone["pooling"]),
+        "normalize": str(bool(backbone.get("normalize", False))).lower(),
+        "max_length": str(backbone["max_length"]),
+    }
+    if backbone.get("dense"):  # graphs exported before Dense layers were run carry no such key, and had none
+        expected["dense"] = ",".join(f"{layer['in_features']}->{layer['out_features']}" for layer in backbone["dense"])
+    return expected
+
+
 def _check_metadata(runner: OnnxRunner, kind: str, expected: dict[str, str]) -> None:
     """The ONNX file must be the kind of graph, with the tokenization, that the folder's model needs."""
     found = {key: runner.metadata.get(key) for key in ("kind", *expected)}
@@ -734,47 +764,25 @@ def _check_metadata(runner: OnnxRunner, kind: str, expected: dict[str, str]) -> 
         )
 
 
-def _probe_head(folder: Path, manifest: dict[str, Any], dimension: int) -> Any:
-    """The saved logistic regression, built as ``bertwise.load`` builds it, so its probabilities are the same."""
-    from safetensors.numpy import load_file
-    from sklearn.linear_model import LogisticRegression
-
-    from bertwise.export.folder import HEAD_FILE
-
-    arrays = load_file(str(folder / HEAD_FILE))
-    coef, intercept, classes = arrays.get("coef"), arrays.get("intercept"), arrays.get("classes")
-    if coef is None or intercept is None or classes is None or coef.ndim != 2 or coef.shape[1] != dimension:
-        shapes = {key: list(value.shape) for key, value in arrays.items()}
-        raise OnnxExportError(
-            f"'{folder / HEAD_FILE}' holds {shapes}; expected coef [rows, {dimension}], intercept and classes for the "
-            f"ONNX encoder's {dimension} dimensions"
-        )
-    head = LogisticRegression(C=float(manifest["probe"]["C"]))
-    head.coef_, head.intercept_, head.classes_ = coef, intercept, classes
-    head.n_features_in_ = dimension
-    return head
-
-
 def _record_in_manifest(
     folder: Path, onnx_path: Path, quantized: bool, report: ParityReport, export_seconds: float
 ) -> None:
     """List the ONNX file (with its sha256) and describe it in manifest.json, replaced in one rename.
 
-    The manifest is rewritten exactly as save_model writes it (indent 2, UTF-8 kept, final newline), so
-    ``verify_model_folder`` checks the new file like every other and a later save over the folder replaces it.
+    The manifest is rewritten as save_model writes it, sealed again (its content_sha256 now covers the onnx record),
+    so ``verify_model_folder`` checks the new file like every other and a later save over the folder replaces it.
     """
-    import json
-
     import onnx
     import onnxruntime
     import torch
 
-    from bertwise.export.folder import MANIFEST, sha256_file
+    from bertwise.export.folder import read_manifest, sha256_file, write_manifest
 
-    manifest_file = folder / MANIFEST
-    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)  # its content hash checked again: nothing edited since the export began is kept
     relative = onnx_path.relative_to(folder).as_posix()
     manifest["files"][relative] = sha256_file(onnx_path)
+    if isinstance(manifest.get("file_bytes"), dict):  # a format_version 1 manifest has none
+        manifest["file_bytes"][relative] = onnx_path.stat().st_size
     manifest["onnx"] = {
         "file": relative,
         "kind": "encoder" if manifest["strategy"] == "probe" else "classifier",
@@ -787,9 +795,4 @@ def _record_in_manifest(
         "export_seconds": round(export_seconds, 1),
         "parity": report.as_dict(),
     }
-    temporary = manifest_file.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(temporary, manifest_file)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_manifest(folder, manifest)

@@ -26,7 +26,8 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
     Parameters
     ----------
     model: local directory or hub id of the backbone; None uses the embedded all-MiniLM-L6-v2.
-    pooling: "auto" (the model's own: mean for sentence-transformers models), "mean" or "cls".
+    pooling: "auto" (a sentence-transformers checkpoint's own modules; mean for a plain checkpoint) or a
+        sentence-transformers pooling mode: "cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken".
     Cs: regularisation grid searched by cross-validation.
     cv: folds (reduced to the smallest class size when a class is smaller).
     max_iter: L-BFGS iterations; generous because high-C fits converge slowly.

@@ -71,7 +71,7 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
     mode: "auto", "nli" or "embedding" (see the module docstring).
     template: sentence with ``{label}``, used for labels without a description (the NLI hypothesis too).
     label_descriptions: label -> description; keys are matched to labels as strings.
-    pooling: embedding mode's pooling ("auto", "mean", "cls").
+    pooling: embedding mode's pooling: "auto" (the checkpoint's own) or a mode, as the probe's.
     batch_size: texts (embedding mode) or text-label pairs (NLI mode) per forward pass.
     device: "auto", "cpu", "cuda" or "mps".
     precision: embedding mode's precision: "auto" (bfloat16 where the hardware has bfloat16 units), "float32" or
@@ -161,9 +161,13 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
         return _softmax(logits)
 
     def _nli_scores(self, texts: list[str]) -> np.ndarray:
+        from bertwise.backbone.encoder import bounded_texts
+
         pipeline = self._nli_pipeline()
+        # The pipeline truncates the premise to the tokenizer's own limit: cut long texts where that cannot matter.
+        limit = int(getattr(pipeline.tokenizer, "model_max_length", 0) or 0)
         results = pipeline(
-            texts,
+            bounded_texts(pipeline.tokenizer, texts, limit) if 0 < limit < 100_000 else texts,
             # Each description is already a whole hypothesis sentence.
             candidate_labels=self.descriptions_,
             hypothesis_template="{}",
