@@ -149,7 +149,24 @@ def test_the_manifest_says_what_the_model_is(probe_folder: tuple[Any, Path], tin
     assert set(manifest["files"]) == listed
     for relative, digest in manifest["files"].items():
         assert hashlib.sha256((folder / relative).read_bytes()).hexdigest() == digest
+        assert manifest["file_bytes"][relative] == (folder / relative).stat().st_size
     assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.joblib"))
+
+
+def test_the_content_hash_covers_every_key_down_to_each_field(probe_folder: tuple[Any, Path]) -> None:
+    from bertwise.export.integrity import SEAL, canonical_sha256
+
+    manifest = json.loads((probe_folder[1] / MANIFEST).read_text())
+    recorded = manifest[SEAL]
+    assert set(recorded) == set(manifest) - {SEAL} and "signature" not in manifest
+    assert recorded["backbone"]["max_length"] == canonical_sha256(manifest["backbone"]["max_length"])
+    assert recorded["classes"] == canonical_sha256(manifest["classes"])  # a list: hashed whole, order included
+    assert recorded["metrics"] == canonical_sha256(None)  # saved without metrics: null is covered too
+    assert (
+        canonical_sha256({"a": 1, "b": [1.0]})
+        == canonical_sha256({"b": [1.0], "a": 1})
+        != canonical_sha256({"a": 1, "b": [1]})
+    )
 
 
 def test_the_training_data_fingerprint_keeps_text_and_integer_labels_apart() -> None:
@@ -205,9 +222,13 @@ def test_a_refit_after_loading_uses_the_shared_encoder_again(probe_folder: tuple
 
 
 def edit_manifest(folder: Path, change: Any) -> None:
+    """Change the manifest and seal it again, as someone who knows the format would: what the checks behind the content
+    hash must still refuse (tests/export/test_tampered_folders.py covers edits that leave the hash as it was)."""
+    from bertwise.export.integrity import seal
+
     manifest = json.loads((folder / MANIFEST).read_text())
     change(manifest)
-    (folder / MANIFEST).write_text(json.dumps(manifest))
+    (folder / MANIFEST).write_text(json.dumps(seal(manifest)))
 
 
 def test_tampered_weights_are_refused(probe_copy: Path) -> None:
@@ -236,7 +257,10 @@ def test_a_missing_file_is_refused(probe_copy: Path) -> None:
     [
         (lambda m: m["files"].pop("head.safetensors"), r"lists no 'head\.safetensors'; a probe model folder needs it"),
         (lambda m: m.update(format="something-else"), r"format is 'something-else'; expected 'bertwise-model'"),
-        (lambda m: m.update(format_version=2), r"format_version 2 was written by .* reads format_version 1; upgrade"),
+        (
+            lambda m: m.update(format_version=FORMAT_VERSION + 1),
+            rf"format_version {FORMAT_VERSION + 1} was written by .* reads format_version {FORMAT_VERSION}; upgrade",
+        ),
         (lambda m: m.update(strategy="magic"), r"strategy is 'magic'; expected one of zero-shot, probe, finetune"),
         (lambda m: m.update(classes=["only"]), r"'classes' is a array .*; expected a list of at least 2 labels"),
         (
@@ -256,7 +280,7 @@ def test_a_bad_manifest_is_refused_with_what_was_expected(probe_copy: Path, chan
 
 def test_a_manifest_that_is_not_json_is_refused(probe_copy: Path) -> None:
     (probe_copy / MANIFEST).write_text('{"format": "bertwise-model", ')
-    with pytest.raises(ModelError, match=r"manifest\.json is not valid JSON \(.* at line 1, column \d+\)"):
+    with pytest.raises(ModelError, match=r"manifest\.json' is not valid JSON \(.* at line 1, column \d+\)"):
         load(probe_copy, device="cpu")
 
 

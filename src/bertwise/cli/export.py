@@ -64,9 +64,25 @@ def export_command(
     if check_rows < 1:
         raise ConfigError(f"--check-rows must be at least 1; got {check_rows}")
 
+    if model.is_dir():
+        from bertwise.outputs import check_writable_folder
+
+        # The ONNX files go into the model folder: refused now rather than after the export and its parity check.
+        check_writable_folder(model, "the model folder")
+
+    from bertwise.export.folder import verify_model_folder
     from bertwise.export.onnx import export_model_folder, read_check_texts, require_onnx
 
     require_onnx()  # before reading anything: the missing extra is the first thing to hear about
+    if model.is_dir():
+        from bertwise.export.folder import read_manifest
+        from bertwise.export.integrity import require_key_to_rewrite
+
+        # Checked again when the manifest is rewritten; here it costs nothing rather than an export and its check.
+        require_key_to_rewrite(model / "manifest.json", read_manifest(model))
+    # A missing or damaged folder is refused in one line, before the line that announces the export (export_model_folder
+    # checks it again: a second read of its files, short beside an export).
+    verify_model_folder(model)
     texts = read_check_texts(check_data, text_col=text_col, limit=check_rows) if check_data is not None else None
     typer.echo(f"exporting {model} to ONNX{' (int8)' if quantize else ''} and checking it...", err=True)
     summary = export_model_folder(

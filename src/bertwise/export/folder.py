@@ -9,8 +9,9 @@ Layout (described for users in docs/model-folder.md)::
 
 Weights are safetensors only, never pickle: loading a folder cannot run code. A folder is written under a temporary
 name beside its destination and renamed into place, so a crash leaves the old folder or none, never half of one.
-Loading refuses a folder whose manifest is missing, unreadable or of an unknown format, or whose files are missing,
-changed (sha256) or joined by unlisted files in a weights folder.
+Loading refuses a folder whose manifest is missing, unreadable, of an unknown format or edited since it was written
+(its content_sha256, :mod:`bertwise.export.integrity`), or whose files are missing, links out of the folder, changed
+(size, sha256), malformed, or joined by unlisted files in a weights folder, each with one line naming the file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,23 @@ from typing import Any
 import numpy as np
 
 from bertwise.data.dataset import Label, LabeledTexts
-from bertwise.exceptions import ConfigError, ModelError
+from bertwise.exceptions import BertwiseError, ConfigError, ModelError
+from bertwise.export.integrity import (
+    MANIFEST_MAX_BYTES,
+    check_file_contents,
+    check_listed_file,
+    check_listed_name,
+    check_seal,
+    parse_json,
+    read_bounded_text,
+    require_key_to_rewrite,
+    seal,
+)
 
 MANIFEST = "manifest.json"
 FORMAT = "bertwise-model"
-FORMAT_VERSION = 1
+# 2: the manifest carries content_sha256 (every other key's hash) and file_bytes; 1 loads with a warning.
+FORMAT_VERSION = 2
 BACKBONE_DIR = "backbone"
 MODEL_DIR = "model"
 HEAD_FILE = "head.safetensors"
@@ -102,15 +116,35 @@ def save_model(
     staging.mkdir()
     try:
         writer(staging)
-        manifest["files"] = {relative: sha256_file(staging / relative) for relative in _listed_files(staging)}
-        text = json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-        (staging / MANIFEST).write_text(text, encoding="utf-8")
+        listed = _listed_files(staging)
+        manifest["files"] = {relative: sha256_file(staging / relative) for relative in listed}
+        # Checked before any hashing at load: a file grown to gigabytes is refused without reading it.
+        manifest["file_bytes"] = {relative: (staging / relative).stat().st_size for relative in listed}
+        text = write_manifest(staging, manifest)
         check_output_folder(target)  # again: something may have been put there while the weights were written
         _move_into_place(staging, target)
     except BaseException:  # Ctrl-C included: no half folder is left behind
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return json.loads(text)  # exactly what a later load reads
+
+
+def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> str:
+    """Write ``manifest`` sealed (content_sha256, and a signature under BERTWISE_MODEL_KEY) into ``folder``, replaced
+    in one rename; returns the text written.
+
+    Sealed as a later load parses it (numpy values made plain JSON first), so the hashes match what load recomputes.
+    """
+    require_key_to_rewrite(folder / MANIFEST, manifest)
+    plain = json.loads(json.dumps(manifest, default=_json_default))
+    text = json.dumps(seal(plain), indent=2, ensure_ascii=False) + "\n"
+    temporary = folder / f".{MANIFEST}.{os.getpid()}.tmp"
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, folder / MANIFEST)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return text
 
 
 def check_output_folder(target: Path) -> None:
@@ -296,7 +330,8 @@ def _copy_backbone(source: Path, destination: Path) -> None:
             # copyfile follows symlinks: a hub snapshot's files are links into its blob store.
             shutil.copyfile(path, destination / path.name)
         elif path.is_dir():
-            for settings in sorted(path.glob("*.json")):
+            # Module folders: 1_Pooling's settings, 2_Dense's settings and safetensors weights.
+            for settings in sorted(p for p in path.iterdir() if p.suffix in (".json", ".safetensors")):
                 (destination / path.name).mkdir(exist_ok=True)
                 shutil.copyfile(settings, destination / path.name / settings.name)
 
@@ -330,6 +365,7 @@ def _backbone_record(estimator: Any) -> dict[str, Any]:
         "pooling": backbone.pooling,
         "max_length": backbone.max_length,
         "normalize": backbone.normalize,
+        "dense": [layer.to_record() for layer in backbone.dense],
     }
 
 
@@ -374,14 +410,39 @@ def load(path: str | Path, *, device: str = "auto", precision: str | None = None
     folder = Path(path)
     manifest = verify_model_folder(folder)
     chosen_precision = precision if precision is not None else str(manifest["params"].get("precision", "auto"))
-    estimator = _LOADERS[manifest["strategy"]](folder, manifest, device, chosen_precision)
+    with unloadable_as_model_error(folder):
+        estimator = _LOADERS[manifest["strategy"]](folder, manifest, device, chosen_precision)
     estimator.manifest_ = manifest
     estimator.folder_ = folder.resolve()
     return estimator
 
 
+@contextmanager
+def unloadable_as_model_error(folder: Path) -> Iterator[None]:
+    """Turn what a library raises on files that passed every check (so written or re-hashed by hand) into one line.
+
+    The checks of :mod:`bertwise.export.integrity` name the usual damage precisely; this is the net under them, for
+    what only the library's own parser finds (a tokenizer.json of the wrong structure, say).
+    """
+    try:
+        yield
+    except (BertwiseError, MemoryError):
+        raise
+    except Exception as error:
+        if type(error).__name__ == "OutOfMemoryError":  # torch's, on an accelerator: the machine's, not the folder's
+            raise
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else "no message"
+        if "ignore_mismatched_sizes" in reason:  # transformers points at a report that quiet_loading silenced
+            reason = "the shapes of its weights differ from those its config.json gives"
+        raise ModelError(
+            f"the model in '{folder}' passed its file checks but cannot be loaded ({type(error).__name__}: {reason}); "
+            "expected the files as bertwise saved them: train or save the model again"
+        ) from error
+
+
 def verify_model_folder(path: str | Path) -> dict[str, Any]:
-    """The manifest of model folder ``path`` once its format, required files and every file's sha256 are checked."""
+    """The manifest of model folder ``path`` once its format, content hash, required files and every file's place,
+    size, sha256 and format are checked (the cheap checks of every file first, so nothing large is read in vain)."""
     folder = Path(path)
     if not folder.exists():
         raise ModelError(
@@ -404,19 +465,8 @@ def verify_model_folder(path: str | Path) -> dict[str, Any]:
             f"{folder / MANIFEST} lists no {weights}/*.safetensors weights; a {strategy} model folder needs them "
             "(save the model again)"
         )
-    for relative, expected in files.items():
-        file = folder / relative
-        if not file.is_file():
-            raise ModelError(
-                f"model folder '{folder}' is incomplete: '{relative}' is missing (manifest.json lists it with sha256 "
-                f"{expected[:12]}...); copy the whole folder, or save the model again"
-            )
-        found = sha256_file(file)
-        if found != expected:
-            raise ModelError(
-                f"'{file}' has sha256 {found[:12]}... but manifest.json expects {expected[:12]}...: it was changed "
-                "or damaged after saving; refusing to load it (copy the folder again, or save the model again)"
-            )
+    sizes: dict[str, Any] = manifest.get("file_bytes") or {}
+    paths = {relative: check_listed_file(folder, relative, sizes.get(relative)) for relative in files}
     unlisted = [
         p.relative_to(folder).as_posix()
         for p in sorted((folder / weights).rglob("*"))
@@ -428,6 +478,15 @@ def verify_model_folder(path: str | Path) -> dict[str, Any]:
             f"'{folder / unlisted[0]}' is not listed in manifest.json, and a file added to the {weights}/ folder could "
             f"change what loads (unlisted: {_list(unlisted)}); remove it, or save the model again"
         )
+    for relative, expected in files.items():
+        found = sha256_file(paths[relative])
+        if found != expected:
+            raise ModelError(
+                f"'{paths[relative]}' has sha256 {found[:12]}... but manifest.json expects {expected[:12]}...: it was "
+                "changed or damaged after saving; refusing to load it (copy the folder again, or save the model again)"
+            )
+    for relative, file in paths.items():
+        check_file_contents(file, relative)
     return manifest
 
 
@@ -438,23 +497,15 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
     folder = Path(path)
     file = folder / MANIFEST
+    if file.exists() or file.is_symlink():
+        check_listed_file(folder, MANIFEST, None)  # a link out of the folder, a pipe, a folder: refused unread
     if not file.is_file():
         found = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
         raise ModelError(
             f"'{folder}' has no {MANIFEST}; expected a model folder written by bertwise train or compare --save-best "
             f"(found: {_list(found) if found else 'nothing'})"
         )
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ModelError(
-            f"{file} is not UTF-8 text ({error.reason}); expected the JSON manifest bertwise wrote"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise ModelError(
-            f"{file} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); expected the "
-            "manifest bertwise wrote: was it edited or cut short?"
-        ) from None
+    manifest = parse_json(file, read_bounded_text(file, MANIFEST_MAX_BYTES))
     if not isinstance(manifest, dict):
         raise ModelError(f"{file} holds a JSON {type(manifest).__name__}; expected the object bertwise wrote")
     if manifest.get("format") != FORMAT:
@@ -467,6 +518,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             f"{file}: format_version {version} was written by bertwise {manifest.get('bertwise_version', '?')}; "
             f"this bertwise ({__version__}) reads format_version {FORMAT_VERSION}; upgrade bertwise to load it"
         )
+    check_seal(file, manifest)
     strategy = manifest.get("strategy")
     if strategy not in STRATEGY_NAMES:
         raise ModelError(f"{file}: strategy is {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}")
@@ -483,6 +535,12 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         parts = Path(relative).parts
         if Path(relative).is_absolute() or ".." in parts or relative in ("", MANIFEST) or "\\" in relative:
             raise ModelError(f"{file}: lists the file {relative!r}; expected a path inside the model folder")
+        check_listed_name(file, relative)
+    sizes = manifest.get("file_bytes")
+    if sizes is not None and not (
+        isinstance(sizes, dict) and all(type(size) is int and size >= 0 for size in sizes.values())
+    ):
+        raise ModelError(f"{file}: 'file_bytes' is {_kind(sizes)}; expected a JSON object of file sizes in bytes")
     _check_state(file, manifest)
     return manifest
 
@@ -503,10 +561,18 @@ def _check_state(file: Path, manifest: dict[str, Any]) -> None:
     state = manifest[strategy.replace("-", "_")]
     backbone = manifest["backbone"]
     if strategy in ("probe", "zero-shot"):
-        if backbone.get("pooling") not in ("mean", "cls") or not isinstance(backbone.get("max_length"), int):
-            raise ModelError(
-                f"{file}: 'backbone' is {backbone!r}; expected its pooling ('mean' or 'cls') and max_length"
-            )
+        from bertwise.backbone.modules import DenseLayer, pooling_modes
+
+        try:
+            pooling_modes(backbone.get("pooling"))
+            if not isinstance(backbone.get("max_length"), int) or not isinstance(backbone.get("dense", []), list):
+                raise ValueError("expected its max_length and a list of Dense layers")
+            for layer in backbone.get("dense", []):
+                parts = Path(DenseLayer.from_record(layer).path).parts
+                if not parts or Path(layer["path"]).is_absolute() or ".." in parts:
+                    raise ValueError(f"a Dense layer's path is {layer['path']!r}; expected a folder inside backbone/")
+        except ValueError as error:
+            raise ModelError(f"{file}: 'backbone' is {_kind(backbone)}: {error}") from None
     if strategy == "probe" and not isinstance(state.get("C"), int | float):
         raise ModelError(f"{file}: 'probe' is {state!r}; expected the chosen C")
     if strategy == "zero-shot":
@@ -524,7 +590,7 @@ def _check_state(file: Path, manifest: dict[str, Any]) -> None:
         raise ModelError(f"{file}: 'finetune' is {state!r}; expected its max_length")
 
 
-def _classes_array(manifest: Mapping[str, Any]) -> np.ndarray:
+def classes_array(manifest: Mapping[str, Any]) -> np.ndarray:
     classes = manifest["classes"]
     # As Strategy.fit builds it: object for text labels (no fixed-width truncation), integers as such.
     return np.array(classes, dtype=object if isinstance(classes[0], str) else None)
@@ -549,6 +615,7 @@ def set_recorded_params(
 
 def _configured(estimator: Any, manifest: Mapping[str, Any], **overrides: Any) -> Any:
     name = type(estimator).__name__
+    _check_param_kinds(estimator, manifest["params"])
     return set_recorded_params(
         estimator,
         {**manifest["params"], **overrides},
@@ -559,12 +626,36 @@ def _configured(estimator: Any, manifest: Mapping[str, Any], **overrides: Any) -
     )
 
 
+def _check_param_kinds(estimator: Any, params: Mapping[str, Any]) -> None:
+    """Refuse a recorded parameter of another JSON kind than the estimator's default (a number where text was), and a
+    batch size below 1: either would fail only later, inside a prediction, with a library's traceback."""
+    defaults = estimator.get_params()
+    for key, value in params.items():
+        default = defaults.get(key)
+        if default is None or (value is None and key not in ("batch_size", "precision")):
+            continue  # a parameter whose default is None takes several kinds; unknown names are refused after this
+        # int and float alike: JSON does not keep 1 and 1.0 apart, and a user may have passed either.
+        kinds: tuple[type, ...] = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}.get(
+            type(default), (list,) if isinstance(default, tuple | list) else (type(default),)
+        )
+        wrong_kind = not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        if key == "batch_size":
+            wrong_kind = not (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+        if wrong_kind:
+            expected = "a whole number of at least 1" if key == "batch_size" else f"a JSON {_json_kind(kinds[-1])}"
+            raise ModelError(
+                f"manifest.json: params.{key} is {json.dumps(value, default=str)[:60]}; expected {expected} like its "
+                f"default {json.dumps(default, default=str)}: save the model again"
+            )
+
+
 def _saved_backbone(folder: Path, manifest: Mapping[str, Any]) -> Any:
+    from bertwise.backbone.modules import DenseLayer
     from bertwise.backbone.resolve import Backbone
 
     record = manifest["backbone"]
-    # Described from the manifest rather than resolved again: pooling, length and normalisation are those it was
-    # trained with, and the weights were already checked against their sha256.
+    # Described from the manifest rather than resolved again: pooling, Dense layers, length and normalisation are those
+    # it was trained with, and the weights were already checked against their sha256.
     return Backbone(
         model_id=str(record.get("id")),
         path=str((folder / BACKBONE_DIR).resolve()),
@@ -573,14 +664,12 @@ def _saved_backbone(folder: Path, manifest: Mapping[str, Any]) -> Any:
         max_length=int(record["max_length"]),
         normalize=bool(record.get("normalize", False)),
         embedded=False,
+        # A manifest written before Dense layers were run has none: its backbone was encoded without them.
+        dense=tuple(DenseLayer.from_record(layer) for layer in record.get("dense", [])),
     )
 
 
 def _load_probe(folder: Path, manifest: dict[str, Any], device: str, precision: str) -> Any:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.numpy import load_file
-    from sklearn.linear_model import LogisticRegression
-
     from bertwise.backbone.encoder import Encoder
     from bertwise.strategies.probe import ProbeClassifier
 
@@ -588,7 +677,27 @@ def _load_probe(folder: Path, manifest: dict[str, Any], device: str, precision: 
     estimator = _configured(
         ProbeClassifier(), manifest, model=backbone.path, device=device, precision=precision, progress=False
     )
-    classes = _classes_array(manifest)
+    encoder = Encoder(backbone, device=device, precision=precision, remember=False)
+    params = {"max_iter": estimator.max_iter, "random_state": estimator.seed}
+    head = read_probe_head(folder, manifest, encoder.dimension, **params)
+    estimator.classes_ = classes_array(manifest)
+    estimator.head_ = head
+    estimator.C_ = float(manifest["probe"]["C"])
+    details = manifest.get("details")
+    estimator.cv_scores_ = dict(details.get("cv_macro_f1_by_C") or {}) if isinstance(details, dict) else {}
+    estimator.backbone_ = backbone
+    estimator.encoder_ = encoder
+    return estimator
+
+
+def read_probe_head(folder: Path, manifest: Mapping[str, Any], dimension: int, **params: Any) -> Any:
+    """The probe's saved logistic regression (``params`` go to its constructor), its arrays checked against the
+    manifest's classes and the encoder's ``dimension``: what ``bertwise.load`` and the ONNX runtime predict with."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.numpy import load_file
+    from sklearn.linear_model import LogisticRegression
+
+    classes = manifest["classes"]
     head_file = folder / HEAD_FILE
     try:
         arrays = load_file(str(head_file))
@@ -596,12 +705,11 @@ def _load_probe(folder: Path, manifest: dict[str, Any], device: str, precision: 
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelError(f"'{head_file}' cannot be read as safetensors ({error}); save the model again") from None
-    if "classes" in metadata and json.loads(metadata["classes"]) != manifest["classes"]:
+    if "classes" in metadata and _json_or_none(metadata["classes"]) != classes:
         raise ModelError(
-            f"'{head_file}' was trained for the classes {metadata['classes']}, but manifest.json lists "
-            f"{json.dumps(manifest['classes'])}; was the manifest edited? Save the model again"
+            f"'{head_file}' was trained for the classes {metadata['classes'][:200]}, but manifest.json lists "
+            f"{json.dumps(classes)[:200]}; was the manifest edited? Save the model again"
         )
-    encoder = Encoder(backbone, device=device, precision=precision, remember=False)
     coef, intercept, head_classes = arrays.get("coef"), arrays.get("intercept"), arrays.get("classes")
     seen = len(head_classes) if head_classes is not None and head_classes.ndim == 1 else len(classes)
     rows = 1 if seen == 2 else seen  # scikit-learn keeps one row of weights for two classes
@@ -614,33 +722,27 @@ def _load_probe(folder: Path, manifest: dict[str, Any], device: str, precision: 
         or not 2 <= len(head_classes) <= len(classes)
         or head_classes.min() < 0
         or head_classes.max() >= len(classes)
+        or np.any(np.diff(head_classes) <= 0)  # each column a different class, in order, as sklearn keeps them
         or coef.dtype not in (np.float32, np.float64)
         or intercept.dtype != coef.dtype
-        or coef.shape != (rows, encoder.dimension)
+        or coef.shape != (rows, dimension)
         or intercept.shape != (rows,)
     ):
         shapes = {key: f"{value.dtype}{list(value.shape)}" for key, value in arrays.items()}
         raise ModelError(
-            f"'{head_file}' holds {shapes}; expected float coef [{rows}, {encoder.dimension}], intercept [{rows}] and "
-            f"int classes [{seen}] for {len(classes)} classes and the backbone's {encoder.dimension} dimensions"
+            f"'{head_file}' holds {shapes}; expected float coef [{rows}, {dimension}], intercept [{rows}] and "
+            f"increasing int classes [{seen}] for {len(classes)} classes and the backbone's {dimension} dimensions"
         )
     state = manifest["probe"]
     # A LogisticRegression with the saved fitted attributes computes predict_proba with sklearn's own code, so the
     # probabilities equal those of the model that was saved, bit for bit.
-    head = LogisticRegression(C=float(state["C"]), max_iter=estimator.max_iter, random_state=estimator.seed)
+    head = LogisticRegression(C=float(state["C"]), **params)
     head.coef_ = coef
     head.intercept_ = intercept
     head.classes_ = head_classes
-    head.n_features_in_ = encoder.dimension
+    head.n_features_in_ = dimension
     head.n_iter_ = np.array([int(state.get("iterations") or 0)], dtype=np.int32)
-    estimator.classes_ = classes
-    estimator.head_ = head
-    estimator.C_ = float(state["C"])
-    details = manifest.get("details")
-    estimator.cv_scores_ = dict(details.get("cv_macro_f1_by_C") or {}) if isinstance(details, dict) else {}
-    estimator.backbone_ = backbone
-    estimator.encoder_ = encoder
-    return estimator
+    return head
 
 
 def _load_zero_shot(folder: Path, manifest: dict[str, Any], device: str, precision: str) -> Any:
@@ -652,13 +754,32 @@ def _load_zero_shot(folder: Path, manifest: dict[str, Any], device: str, precisi
         ZeroShotClassifier(), manifest, model=backbone.path, device=device, precision=precision, progress=False
     )
     state = manifest["zero_shot"]
-    estimator.classes_ = _classes_array(manifest)
+    estimator.classes_ = classes_array(manifest)
     estimator.mode_ = state["mode"]
     estimator.descriptions_ = list(state["descriptions"])
     estimator.backbone_ = backbone
     if state["mode"] == "embedding":
         estimator.encoder_ = Encoder(backbone, device=device, precision=precision, remember=False)
+    else:
+        _check_nli_labels(folder / BACKBONE_DIR)
+        # The NLI network loads on first use: one text now, so a damaged network is refused here, with one line,
+        # rather than with a library's traceback in the middle of a prediction.
+        estimator.predict_proba(["a"])
     return estimator
+
+
+def _check_nli_labels(directory: Path) -> None:
+    from transformers import AutoConfig
+
+    from bertwise.strategies.zero_shot import entailment_index
+
+    config = AutoConfig.from_pretrained(str(directory), trust_remote_code=False)
+    if entailment_index(config) is None:
+        # The zero-shot pipeline would warn in a log line and score with the last label: predictions without meaning.
+        raise ModelError(
+            f"'{directory / 'config.json'}' names no 'entailment' label (it has {sorted(config.label2id)}); a "
+            "zero-shot NLI model needs one: save the model again"
+        )
 
 
 def _load_finetune(folder: Path, manifest: dict[str, Any], device: str, precision: str) -> Any:
@@ -672,12 +793,18 @@ def _load_finetune(folder: Path, manifest: dict[str, Any], device: str, precisio
 
     directory = folder / MODEL_DIR
     estimator = _configured(FinetuneClassifier(), manifest, device=device, precision=precision, progress=False)
-    classes = _classes_array(manifest)
+    classes = classes_array(manifest)
     target = resolve_device(device)
     try:
         with quiet_loading():
-            network = AutoModelForSequenceClassification.from_pretrained(
-                str(directory), use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+            network, info = AutoModelForSequenceClassification.from_pretrained(
+                str(directory),
+                use_safetensors=True,
+                trust_remote_code=False,
+                dtype=torch.float32,
+                output_loading_info=True,
+                # Reported in ``info`` instead of raised as "look at the above report", which quiet_loading hides.
+                ignore_mismatched_sizes=True,
             )
         tokenizer = load_tokenizer(str(directory))
     except (OSError, ValueError) as error:
@@ -685,6 +812,7 @@ def _load_finetune(folder: Path, manifest: dict[str, Any], device: str, precisio
             f"'{directory}' cannot be loaded as a fine-tuned network ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:200]}); save the model again"
         ) from None
+    _check_loading_info(directory, info)
     if int(network.config.num_labels) != len(classes):
         raise ModelError(
             f"'{directory / 'config.json'}' has {network.config.num_labels} labels; expected {len(classes)}, one per "
@@ -706,6 +834,25 @@ def _load_finetune(folder: Path, manifest: dict[str, Any], device: str, precisio
     return estimator
 
 
+def _check_loading_info(directory: Path, info: Mapping[str, Any]) -> None:
+    """Refuse weights that transformers would fill with random values, saying so only in a log line we silence."""
+    mismatched = sorted(info.get("mismatched_keys") or (), key=str)
+    if mismatched:
+        name, saved, expected = (list(mismatched[0]) + ["?", "?"])[:3]
+        raise ModelError(
+            f"'{directory / 'model.safetensors'}' holds '{name}' of shape {list(saved)} but config.json makes it "
+            f"{list(expected)}{f' (and {len(mismatched) - 1} more)' if len(mismatched) > 1 else ''}; expected the "
+            "weights of the network its config.json describes: save the model again"
+        )
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise ModelError(
+            f"'{directory}' lacks {len(missing)} of the network's weights ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}); expected every weight of the fine-tuned network: save the model "
+            "again"
+        )
+
+
 _LOADERS: dict[str, Callable[[Path, dict[str, Any], str, str], Any]] = {
     "probe": _load_probe,
     "zero-shot": _load_zero_shot,
@@ -714,6 +861,13 @@ _LOADERS: dict[str, Callable[[Path, dict[str, Any], str, str], Any]] = {
 
 
 # Small helpers -----------------------------------------------------------------------------------------------------
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
 
 
 def _read_json_object(path: Path) -> dict[str, Any] | None:
