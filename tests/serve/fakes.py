@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,3 +84,23 @@ class IntLabelModel:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         positive = np.array([0.8 if "good" in text else 0.3 for text in texts])
         return np.stack([1 - positive, positive], axis=1)
+
+
+class FileGatedModel(KeywordModel):
+    """Blocks every client batch until the file ``open`` appears in ``folder``, after writing ``entered`` there: a
+    gate a test can open from outside the server's process. With ``warm_up``, the start-up's warm-up text waits too."""
+
+    def __init__(self, folder: str, warm_up: bool = False) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.warm_up = warm_up
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if texts != [WARMUP_TEXT] or self.warm_up:
+            (self.folder / "entered").touch()
+            deadline = time.monotonic() + 60  # guards against a test that never opens the gate; nothing is timed
+            while not (self.folder / "open").exists():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the test never opened the gate")
+                time.sleep(0.01)
+        return super().predict_proba(texts)

@@ -145,6 +145,11 @@ def test_a_model_with_the_wrong_output_shape_is_refused() -> None:
         ({"max_wait_ms": -1}, "--max-wait-ms must be a number of milliseconds >= 0"),
         ({"max_texts_per_request": 100, "max_queue_texts": 50}, r"--max-queue-texts \(50\) must be at least"),
         ({"max_batch": 3}, "unknown serve setting"),
+        ({"request_timeout_s": 0}, "--request-timeout-s must be a number of seconds > 0; got 0"),
+        ({"request_timeout_s": float("inf")}, "--request-timeout-s must be a number of seconds > 0"),
+        ({"keep_alive_s": 0}, "--keep-alive-s must be a whole number of at least 1"),
+        ({"max_connections": -5}, "--max-connections must be a whole number of at least 1"),
+        ({"max_head_bytes": 0}, "--max-head-bytes must be a whole number of at least 1"),
     ],
 )
 def test_bad_limits_are_refused(limits: dict[str, object], message: str) -> None:

@@ -145,27 +145,56 @@ def test_bad_addresses_are_refused(host: str, port: int, message: str) -> None:
         bind(host, port)
 
 
-def test_serve_announces_where_it_listens_and_warns_off_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
+def test_serve_announces_where_it_listens_once_it_listens_and_warns_off_localhost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bertwise.serve.server import BertwiseServer
 
-    ran: list[Any] = []
-    # Records the config and the bound port instead of serving; serve() closes the socket when run returns.
-    monkeypatch.setattr(
-        uvicorn.Server, "run", lambda self, sockets=None: ran.append((self.config, sockets[0].getsockname()[1]))
-    )
+    ran: list[BertwiseServer] = []
+
+    async def stop_at_once(self: BertwiseServer) -> None:
+        ran.append(self)  # started, then shut down without serving: serve() returns
+
+    monkeypatch.setattr(BertwiseServer, "main_loop", stop_at_once)
     lines: list[str] = []
-    serve(KeywordModel(), host="127.0.0.1", port=0, announce=lines.append, max_batch_texts=8)
-    config, port = ran[0]
+    connected: list[bool] = []
+
+    def announce(line: str) -> None:
+        lines.append(line)
+        port = int(line.rsplit("/docs", 1)[0].rsplit(":", 1)[1])
+        # The socket must accept a connection when the line is said (the kernel queues it until uvicorn accepts).
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            connected.append(True)
+
+    serve(KeywordModel(), host="127.0.0.1", port=0, announce=announce, max_batch_texts=8)
+    config = ran[0].config
+    port = int(lines[0].rsplit("/docs", 1)[0].rsplit(":", 1)[1])
     assert lines == [
         f"serving {config.app.state.card.id} (3 labels) on http://127.0.0.1:{port}  "
         f"(docs: http://127.0.0.1:{port}/docs; Ctrl-C stops)"
     ]
+    assert connected == [True]
     assert config.app.state.settings.max_batch_texts == 8 and config.workers == 1
 
     lines.clear()
     serve(KeywordModel(), host="0.0.0.0", port=0, announce=lines.append)
     assert lines[0].startswith("warning: listening on 0.0.0.0, reachable from other machines, with no authentication")
     assert "docs: http://127.0.0.1:" in lines[1]
+
+
+def test_a_stop_asked_for_during_start_up_skips_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bertwise.serve.server import BertwiseServer
+
+    original = BertwiseServer.startup
+
+    async def stopped_while_starting(self: BertwiseServer, sockets: Any = None) -> None:
+        self.should_exit = True  # what SIGTERM or Ctrl-C during start-up does
+        await original(self, sockets=sockets)
+
+    monkeypatch.setattr(BertwiseServer, "startup", stopped_while_starting)
+    lines: list[str] = []
+    serve(KeywordModel(), host="127.0.0.1", port=0, announce=lines.append)
+    assert lines == []
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -187,6 +216,10 @@ def test_cli_help_lists_the_limits() -> None:
         "--max-batch-texts",
         "--max-wait-ms",
         "--max-queue-texts",
+        "--request-timeout-s",
+        "--max-head-bytes",
+        "--keep-alive-s",
+        "--max-connections",
     ):
         assert option in result.stdout
 

@@ -49,6 +49,26 @@ def serve_command(
         int,
         typer.Option(help="Texts that may wait for the model; a request past it is answered 503 with Retry-After."),
     ] = _DEFAULTS.max_queue_texts,
+    request_timeout_s: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a client has to send a whole request, from its connection opening (or the first byte of its "
+            "next request); a connection still sending then is closed. Guards against slow clients (slowloris)."
+        ),
+    ] = _DEFAULTS.request_timeout_s,
+    max_head_bytes: Annotated[
+        int, typer.Option(help="Bytes of a request line and headers; a longer head is answered 431.")
+    ] = _DEFAULTS.max_head_bytes,
+    keep_alive_s: Annotated[
+        int, typer.Option(help="Seconds an idle keep-alive connection stays open after its last response.")
+    ] = _DEFAULTS.keep_alive_s,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            help="Connections open at once; at the cap a new one closes the one idle longest, or gets 503 if all are "
+            "busy. Lowered to fit `ulimit -n`."
+        ),
+    ] = _DEFAULTS.max_connections,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps: where the model runs.")] = "auto",
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info, debug or trace.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
@@ -74,4 +94,8 @@ def serve_command(
         max_batch_texts=max_batch_texts,
         max_wait_ms=max_wait_ms,
         max_queue_texts=max_queue_texts,
+        request_timeout_s=request_timeout_s,
+        max_head_bytes=max_head_bytes,
+        keep_alive_s=keep_alive_s,
+        max_connections=max_connections,
     )

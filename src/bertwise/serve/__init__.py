@@ -67,48 +67,61 @@ def serve(
 
     ``limits`` are the fields of :class:`ServeSettings`; ``device`` is where a folder's model runs (auto, cpu, cuda,
     mps). The port is taken before the model loads, so a port in use is reported at once; ``port=0`` picks a free
-    one. ``announce`` receives the lines saying where it listens (default: printed to stderr). Ctrl-C stops it
-    gracefully and returns.
+    one. ``announce`` receives the lines saying where it listens (default: printed to stderr), once the port accepts
+    connections. Ctrl-C or SIGTERM stops taking connections, answers the requests in flight, and returns.
     """
     settings = _settings(None, limits)
     _require_serve_extra()
     say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
-    import uvicorn
 
     from bertwise.serve.app import check_folder
     from bertwise.serve.app import create_app as build
+    from bertwise.serve.server import SigtermHandler, Terminated, make_server
 
     # The cheap checks first (folder, then port), so a mistake is reported before the model takes seconds to load.
     if isinstance(path, str | os.PathLike):
         check_folder(path)
     listener = bind(host, port)
     try:
-        app = build(path, settings, device=device)
-        bound_port = listener.getsockname()[1]
-        url = f"http://{_url_host(host)}:{bound_port}"
-        listening = f"http://{host}:{bound_port}" if ":" not in host else f"http://[{host}]:{bound_port}"
-        if not _is_loopback(host):
-            say(
-                f"warning: listening on {host}, reachable from other machines, with no authentication; "
-                "put an authenticating proxy in front or use --host 127.0.0.1"
-            )
-        card = app.state.card
-        say(f"serving {card.id} ({len(card.classes)} labels) on {listening}  (docs: {url}/docs; Ctrl-C stops)")
-        config = uvicorn.Config(
-            app,
-            log_level=log_level,
-            access_log=access_log,
-            workers=1,  # one model in memory, one forward pass at a time: more processes would only compete
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-        )
-        try:
-            uvicorn.Server(config).run(sockets=[listener])
-        except KeyboardInterrupt:
-            # uvicorn shut down gracefully on Ctrl-C, then re-raised it for the caller: a requested stop, not an error.
-            pass
+        with SigtermHandler() as sigterm:
+            app = build(path, settings, device=device)
+            lines = _announcement(host, listener.getsockname()[1], app.state.card)
+
+            def started() -> None:
+                for line in lines:
+                    say(line)
+
+            server, cap = make_server(app, settings, log_level=log_level, access_log=access_log, on_started=started)
+            if cap < settings.max_connections:
+                lines.insert(
+                    0,
+                    f"note: at most {cap} connections at once, not {settings.max_connections} (--max-connections): "
+                    "the open-file limit (ulimit -n) leaves no room for more",
+                )
+            sigterm.server = server
+            try:
+                server.run(sockets=[listener])
+            except KeyboardInterrupt:
+                # uvicorn shut down gracefully on Ctrl-C, then re-raised it for the caller: a requested stop.
+                pass
+    except Terminated:
+        say("stopped by SIGTERM before serving")
     finally:
         listener.close()
+
+
+def _announcement(host: str, port: int, card: Any) -> list[str]:
+    """The lines printed once the server listens: where, which model, and a warning off loopback."""
+    url = f"http://{_url_host(host)}:{port}"
+    listening = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    lines = []
+    if not _is_loopback(host):
+        lines.append(
+            f"warning: listening on {host}, reachable from other machines, with no authentication; "
+            "put an authenticating proxy in front or use --host 127.0.0.1"
+        )
+    lines.append(f"serving {card.id} ({len(card.classes)} labels) on {listening}  (docs: {url}/docs; Ctrl-C stops)")
+    return lines
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -17,17 +17,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bertwise.exceptions import ConfigError, ModelError
 from bertwise.serve.batching import BatcherClosedError, BatchFailedError, MicroBatcher, QueueFullError
-from bertwise.serve.limits import BodySizeLimitMiddleware, ServeSettings
+from bertwise.serve.limits import BodyEncodingMiddleware, BodySizeLimitMiddleware, ServeSettings
 
 logger = logging.getLogger("bertwise.serve")
 
@@ -36,6 +38,22 @@ EXPECTED_BODY = 'expected a JSON object {"text": "..."} or {"texts": ["...", ...
 
 
 # --- request and response bodies (they are what /docs shows) -----------------------------------------------------
+
+
+def _encodable(text: str) -> str:
+    """Refuses a lone surrogate, which JSON can carry as an escape ("\\ud800") but no tokenizer can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"the text contains a lone UTF-16 surrogate (\\u{ord(text[error.start]):04x}) at character {error.start}, "
+            "which is not a character; send valid Unicode (a \\ud800-\\udbff escape must be followed by a "
+            "\\udc00-\\udfff one)"
+        ) from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class PredictRequest(BaseModel):
@@ -51,8 +69,12 @@ class PredictRequest(BaseModel):
         },
     )
 
-    text: str | None = Field(default=None, description="One text to classify.")
-    texts: list[str] | None = Field(default=None, description="Several texts to classify, answered in this order.")
+    text: Text | None = Field(default=None, description="One text to classify.")
+    texts: list[Text | None] | None = Field(
+        default=None,
+        description="Several texts to classify, answered in this order. An empty, whitespace-only or null text gets "
+        "no prediction (label and probabilities null), as `bertwise predict` leaves such rows blank.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PredictRequest:
@@ -61,11 +83,14 @@ class PredictRequest(BaseModel):
             raise ValueError(f'send exactly one of "text" (a string) or "texts" (a list of strings); found {found}')
         return self
 
+    def all_texts(self) -> list[str | None]:
+        return [self.text] if self.text is not None else list(self.texts or [])
+
 
 class Prediction(BaseModel):
-    label: str | int = Field(description="The most probable label.")
-    probabilities: dict[str, float] = Field(
-        description="Probability of every label, in the model's label order; they sum to 1."
+    label: str | int | None = Field(description="The most probable label; null for an empty text.")
+    probabilities: dict[str, float] | None = Field(
+        description="Probability of every label, in the model's label order; they sum to 1. Null for an empty text."
     )
 
 
@@ -229,8 +254,11 @@ def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, dev
     app.state.model = model
     app.state.card = card
     app.state.settings = settings
+    # The last added runs first: the size is checked before the body is held whole to check its encoding.
+    app.add_middleware(BodyEncodingMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     summary = {"id": card.id, "strategy": card.strategy}
     metadata = _metadata(card, settings)
 
@@ -239,28 +267,37 @@ def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, dev
         response_model=PredictResponse,
         responses={
             413: {"model": ErrorResponse, "description": "Too many texts, a text too long, or a body too large."},
-            422: {"model": ValidationErrorResponse, "description": "Malformed JSON, wrong shape, or no texts."},
+            422: {
+                "model": ValidationErrorResponse,
+                "description": "Malformed JSON, a body that is not UTF-8, a lone surrogate, wrong shape, or no texts.",
+            },
             500: {"model": ErrorResponse, "description": "The model failed on the batch holding these texts."},
             503: {"model": ErrorResponse, "description": "The queue is full: retry after the Retry-After seconds."},
         },
         summary="Classify one text or a list of texts",
     )
     async def predict(body: PredictRequest) -> JSONResponse:
-        texts = [body.text] if body.text is not None else body.texts or []
+        texts = body.all_texts()
         _check_limits(body, texts, settings)
-        try:
-            probabilities = await batcher.predict(texts)
-        except QueueFullError as full:
-            raise HTTPException(503, detail=str(full), headers={"Retry-After": str(full.retry_after_s)}) from None
-        except BatchFailedError as failed:
-            raise HTTPException(500, detail=str(failed)) from None
-        except BatcherClosedError as closed:
-            raise HTTPException(503, detail=str(closed), headers={"Retry-After": "1"}) from None
-        best = probabilities.argmax(axis=1).tolist()
-        predictions = [
-            {"label": card.classes[index], "probabilities": dict(zip(card.keys, row, strict=True))}
-            for index, row in zip(best, probabilities.tolist(), strict=True)
-        ]
+        # As `bertwise predict` does with blank rows: no prediction for no text, rather than the model's prior dressed
+        # up as an answer. The rest keep their positions.
+        present = [index for index, text in enumerate(texts) if text is not None and text.strip()]
+        predictions: list[dict[str, Any]] = [{"label": None, "probabilities": None} for _ in texts]
+        if present:
+            try:
+                probabilities = await batcher.predict([texts[index] or "" for index in present])
+            except QueueFullError as full:
+                raise HTTPException(503, detail=str(full), headers={"Retry-After": str(full.retry_after_s)}) from None
+            except BatchFailedError as failed:
+                raise HTTPException(500, detail=str(failed)) from None
+            except BatcherClosedError as closed:
+                raise HTTPException(503, detail=str(closed), headers={"Retry-After": "1"}) from None
+            best = probabilities.argmax(axis=1).tolist()
+            for index, label, row in zip(present, best, probabilities.tolist(), strict=True):
+                predictions[index] = {
+                    "label": card.classes[label],
+                    "probabilities": dict(zip(card.keys, row, strict=True)),
+                }
         # Built by hand and returned as a response, so FastAPI does not validate it again against PredictResponse
         # (which still documents it): that validation is per-request work on the event loop the batcher shares.
         return JSONResponse({"predictions": predictions, "model": summary})
@@ -296,7 +333,7 @@ def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, dev
     return app
 
 
-def _check_limits(body: PredictRequest, texts: list[str], settings: ServeSettings) -> None:
+def _check_limits(body: PredictRequest, texts: list[str | None], settings: ServeSettings) -> None:
     """The request-size limits, each answered with the status and a message naming the limit."""
     if not texts:
         raise HTTPException(
@@ -309,7 +346,7 @@ def _check_limits(body: PredictRequest, texts: list[str], settings: ServeSetting
             f"{settings.max_texts_per_request} per request (max_texts_per_request): split them into several requests",
         )
     for index, text in enumerate(texts):
-        if len(text) > settings.max_text_chars:
+        if text is not None and len(text) > settings.max_text_chars:
             where = '"text"' if body.text is not None else f'"texts"[{index}]'
             raise HTTPException(
                 413,
@@ -323,6 +360,21 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     problems = error.errors()
     errors = [{key: problem[key] for key in ("type", "loc", "msg") if key in problem} for problem in problems]
     return JSONResponse({"detail": _describe(problems, request), "errors": jsonable_encoder(errors)}, status_code=422)
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
+    """FastAPI's own answer, except to a body that ``json.loads`` failed on other than by a syntax error (nesting
+    deeper than Python's recursion limit): FastAPI answers that with a bare 400, other malformed JSON with 422."""
+    cause = error.__cause__
+    if error.status_code == 400 and cause is not None and not isinstance(cause, HTTPException):
+        if isinstance(cause, RecursionError):
+            found = "JSON nested too deeply to parse (arrays or objects inside one another, past Python's limit)"
+        else:
+            found = f"JSON that could not be parsed ({type(cause).__name__}: {cause})"
+        detail = f"request body is {found}; {EXPECTED_BODY}"
+        problem = {"type": "json_invalid", "loc": ["body"], "msg": detail}
+        return JSONResponse({"detail": detail, "errors": [problem]}, status_code=422)
+    return await http_exception_handler(request, error)
 
 
 def _describe(problems: Any, request: Request) -> str:

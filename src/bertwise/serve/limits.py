@@ -1,4 +1,5 @@
-"""The limits of `bertwise serve` (one frozen dataclass) and the ASGI middleware that caps the request body.
+"""The limits of `bertwise serve` (one frozen dataclass) and the ASGI middleware that check a request body before the
+app parses it: its size, then its encoding.
 
 This module imports nothing heavy, so the CLI can read the defaults while ``bertwise --help`` stays instant.
 """
@@ -43,9 +44,32 @@ class ServeSettings:
     """Texts that may wait for the model; a request that would go past it is answered 503 with Retry-After."""
     warmup: bool = True
     """Run the model once on a dummy text at start-up, so the first client does not pay for lazy initialisation."""
+    request_timeout_s: float = 20.0
+    """Seconds a client has to send one whole request (head and body), counted from when its connection opens or the
+    first byte of its next request arrives; a connection still sending after that is closed. Bounds slow-header
+    (slowloris) and slow-body clients. Applies to :func:`bertwise.serve.serve`, not to an app run by your own server."""
+    max_head_bytes: int = 64 * 1024
+    """Bytes of a request line and headers; a longer head is answered 431 and its connection closed. Applies to
+    :func:`bertwise.serve.serve`, not to an app run by your own server."""
+    keep_alive_s: int = 5
+    """Seconds an idle keep-alive connection stays open after its last response (uvicorn's ``timeout_keep_alive``)."""
+    max_connections: int = 256
+    """Connections open at once. At the cap a new connection closes the one that has waited longest without a request
+    being answered (idle, or still sending); when every one has a request in progress, the new one gets 503. Lowered
+    at start to fit the process's open-file limit (``ulimit -n``)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_texts_per_request", "max_text_chars", "max_body_bytes", "max_batch_texts", "max_queue_texts"):
+        whole = (
+            "max_texts_per_request",
+            "max_text_chars",
+            "max_body_bytes",
+            "max_batch_texts",
+            "max_queue_texts",
+            "max_head_bytes",
+            "keep_alive_s",
+            "max_connections",
+        )
+        for name in whole:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{_option(name)} must be a whole number of at least 1; got {value!r}")
@@ -53,6 +77,9 @@ class ServeSettings:
             raise ConfigError(
                 f"{_option('max_wait_ms')} must be a number of milliseconds >= 0; got {self.max_wait_ms!r}"
             )
+        timeout = self.request_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < float("inf"):
+            raise ConfigError(f"{_option('request_timeout_s')} must be a number of seconds > 0; got {timeout!r}")
         # Otherwise a request of the largest allowed size could never be admitted, even to an empty queue.
         if self.max_queue_texts < self.max_texts_per_request:
             raise ConfigError(
@@ -106,36 +133,87 @@ class BodySizeLimitMiddleware:
                 return
             if not message.get("more_body", False):
                 break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()  # later calls wait for the disconnect, as the server's own receive would
-
-        await self.app(scope, replay, send)
+        await self.app(scope, _replay(bytes(body), receive), send)
 
     async def _refuse(self, send: Send, found: str) -> None:
         detail = (
             f"{found}; this server accepts at most {self.max_body_bytes} bytes per request (max_body_bytes): "
             "send fewer or shorter texts per request"
         )
-        payload = json.dumps({"detail": detail}).encode()
         # The rest of the body is not read, so the connection cannot carry another request: say so.
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload, "more_body": False})
+        await _send_json(send, 413, {"detail": detail}, close=True)
+
+
+class BodyEncodingMiddleware:
+    """Answers 422, naming the byte and its position, to a JSON body that is not valid UTF-8 (or UTF-16/32, which
+    ``json.loads`` also detects), instead of the framework's bare 400 "There was an error parsing the body".
+
+    The decoding is strict, so surrogates written as bytes (``ED A0 80``) are refused here too; a surrogate written
+    as a JSON escape (``"\\ud800"``) decodes fine and is refused by the request model, which knows the text's index.
+    Placed inside :class:`BodySizeLimitMiddleware`, so the body it holds is already bounded.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        encoding = json.detect_encoding(bytes(body))
+        try:
+            bytes(body).decode(encoding)
+        except UnicodeDecodeError as error:
+            bad = bytes(body[error.start : min(error.end, error.start + 4)]).hex(" ")
+            shown = "UTF-8" if encoding == "utf-8" else f"{encoding.upper()} (detected from its first bytes)"
+            detail = (
+                f"request body is not valid {shown}: bytes {bad} at position {error.start} cannot be decoded "
+                f"({error.reason}); send the JSON encoded as UTF-8"
+            )
+            problem = {"type": "body_encoding", "loc": ["body", error.start], "msg": detail}
+            await _send_json(send, 422, {"detail": detail, "errors": [problem]})
+            return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the whole body already read, then waits on the server's own."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # later calls wait for the disconnect, as the server's own receive would
+
+    return replay
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, Any], *, close: bool = False) -> None:
+    data = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data, "more_body": False})
+
+
+def _is_json(scope: Scope) -> bool:
+    """Whether the request says its body is JSON (the only bodies the app parses)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:
