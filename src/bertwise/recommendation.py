@@ -1,10 +1,23 @@
 """Pick one strategy from the measured evidence, with the reasons in plain words and what would change the answer.
 
-The rule: the cheapest strategy whose macro-F1 is not significantly more than the priority's tolerance below the best
-one. "Significantly" is read from the paired bootstrap: a strategy is out when the whole 95 % interval of its
-difference to the best lies below minus the tolerance. Tolerances (``PRIORITY_TOLERANCE_POINTS``): accuracy 0 points
-(a cheaper strategy only when it is statistically tied with the best), balanced 1 point, cost 3 points. Cheaper means
-less time to fit, then less time per prediction.
+The rule (docs/recommendation.md has it with worked cases):
+
+1. The *best* strategy is the one with the highest mean macro-F1 (an exact tie goes to the one that predicts faster,
+   then fits faster).
+2. The priority's tolerance (``PRIORITY_TOLERANCE_POINTS``: accuracy 0, balanced 1, cost 3 macro-F1 points) is a
+   margin of practical equivalence. Another strategy is *practically equivalent* to the best when the whole interval
+   of their paired difference (the paired bootstrap's, 95 % by default) lies within plus or minus the tolerance: an
+   equivalence test, read from the same interval as the significance test. Equivalence has to be shown: an interval
+   that reaches beyond the tolerance (a significant lead larger than the tolerance, or too wide a test set to tell)
+   leaves the best strategy in place. With the 0-point tolerance of ``accuracy`` only identical scores are equivalent.
+3. Among the best and the strategies practically equivalent to it, the cheapest is chosen. Costs are compared like
+   with like, each on its own: the time one fit takes and the time per predicted text. One strategy is cheaper than
+   another only when it is no slower on either (times within ``SAME_COST_SHARE`` of each other, or within the
+   absolute floors, count as the same: timing noise) and faster on at least one. When each is faster on one of them,
+   neither is cheaper, and the better-scoring one stays. So seconds of fitting never buy back points of macro-F1
+   beyond the tolerance.
+4. Zero-shot's own advantage, needing no labeled data, does not weigh in the choice: whoever runs a comparison has
+   labels. It is named in ``would_change``, for a user who has none.
 """
 
 from __future__ import annotations
@@ -14,8 +27,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bertwise.config import PRIORITY_TOLERANCE_POINTS
+from bertwise.evaluation.diagnostics import evidence_lines
 from bertwise.evaluation.runner import StrategyResult
 from bertwise.formatting import duration
+
+# Two measured times within this share of the larger one count as the same cost: one timing of one fit on a shared
+# machine moves by several percent from run to run (7.5 % between two BANKING77 runs, docs/speed.md).
+SAME_COST_SHARE = 0.15
+# Below these differences a cost is the same whatever the share: nobody chooses a model for a second of fitting.
+SAME_FIT_SECONDS = 1.0
+SAME_PREDICT_MS = 0.05
+# Differences printed with one decimal in points: below this they read as 0.0.
+_SHOWN_ZERO = 0.0005
+
+EQUIVALENT = "equivalent"
+BEYOND = "beyond"  # significantly lower, by more than the tolerance
+LOWER = "lower"  # significantly lower, but not shown to be by more than the tolerance
+INCONCLUSIVE = "inconclusive"  # not significant, and not shown equivalent either
 
 
 @dataclass(frozen=True)
@@ -56,49 +84,16 @@ def recommend(
             priority=priority,
             tolerance_points=tolerance,
         )
-    chosen, best = _choose(finished, paired, tolerance)
+    chosen, best = choose(finished, paired, tolerance)
     rest = [result for result in finished if result is not chosen]
-    runner_up = _choose(rest, paired, tolerance)[0] if rest else None
+    runner_up = choose(rest, paired, tolerance)[0] if rest else None
 
-    reasons: list[str] = []
-    if chosen is best:
-        reasons.append(f"{chosen.name} has the best macro-F1: {_score(chosen)}")
-    else:
-        difference = _difference(paired, chosen.name, best.name)
-        reasons.append(
-            f"{chosen.name} scores {_score(chosen)} macro-F1 against {_score(best)} for {best.name}; the difference, "
-            f"{_points(difference['difference'])} points {_interval(difference['interval'])}, is not significantly "
-            f"more than the {tolerance:g}-point tolerance of --priority {priority}, and {chosen.name} costs less: "
-            f"{_cost_comparison(chosen, best)}"
-        )
+    reasons = [_lead_reason(chosen, best, paired, tolerance, priority)]
     for other in sorted(rest, key=lambda result: -result.metrics["macro_f1"]):
-        if other is best:
-            continue
-        difference = _difference(paired, other.name, chosen.name)
-        gap = -difference["difference"]
-        low, high = (-difference["interval"][1], -difference["interval"][0])
-        if abs(gap) < 0.0005:  # equal to the displayed precision
-            reasons.append(
-                f"{other.name} scores the same ({_score(other)}, difference {_interval(difference['interval'])}) "
-                f"and costs more: {_cost_comparison(other, chosen)}"
-            )
-        elif difference["significant"] and gap > 0:
-            reasons.append(
-                f"{other.name} is {_points(gap)} points lower {_interval([low, high])}, a significant difference "
-                f"({_score(other)})"
-            )
-        elif gap > 0:
-            reasons.append(
-                f"{other.name} is {_points(gap)} points lower {_interval([low, high])}, not significant, but costs "
-                f"more: {_cost_comparison(other, chosen)}"
-            )
-        else:
-            reasons.append(
-                f"{other.name} is {_points(-gap)} points higher {_interval([-high, -low])}, not significantly "
-                f"more than the {tolerance:g}-point tolerance, and costs more: {_cost_comparison(other, chosen)}"
-            )
+        if other is not best:
+            reasons.append(_other_reason(other, chosen, best, paired, tolerance))
     if diagnostics:
-        reasons.extend(line for line in diagnostics.get("summary", [])[:2])
+        reasons.extend(evidence_lines(diagnostics))
     shortened = [cut for cut in budget_cuts if cut.startswith("fine-tuning shortened")]
     if shortened and chosen.name != "finetune" and any(r.name == "finetune" for r in finished):
         cut = shortened[0].split(":")[0].replace("fine-tuning shortened", "the budget shortened fine-tuning")
@@ -107,7 +102,7 @@ def recommend(
             "before ruling it out"
         )
 
-    would_change = _would_change(finished, paired, priority, chosen, learning_curve)
+    would_change = _would_change(finished, paired, priority, chosen, best, learning_curve)
     return Recommendation(
         strategy=chosen.name,
         reasons=tuple(reasons),
@@ -118,19 +113,110 @@ def recommend(
     )
 
 
-def _choose(
+def choose(
     finished: Sequence[StrategyResult], paired: Sequence[dict[str, Any]], tolerance: float
 ) -> tuple[StrategyResult, StrategyResult]:
-    """(chosen, best) under ``tolerance`` points."""
-    best = max(finished, key=lambda result: (result.metrics["macro_f1"], -_cost_key(result)[0]))
-    candidates = [best]
-    for result in finished:
-        if result is best:
-            continue
-        difference = _difference(paired, result.name, best.name)
-        if difference["interval"][1] * 100 >= -tolerance:
-            candidates.append(result)
-    return min(candidates, key=_cost_key), best
+    """(chosen, best) under ``tolerance`` points: the cheapest of the best and the strategies practically
+    equivalent to it; among candidates none of which is cheaper than another, the better-scoring."""
+    best = max(finished, key=lambda result: (result.metrics["macro_f1"], -_predict_ms(result), -_fit(result)))
+    candidates = [best] + [
+        result
+        for result in finished
+        if result is not best
+        and verdict(_difference_or_none(paired, result.name, best.name), tolerance) == EQUIVALENT
+        and cheaper(result, best)
+    ]
+    cheapest = [result for result in candidates if not any(cheaper(other, result) for other in candidates)]
+    chosen = max(cheapest, key=lambda result: (result.metrics["macro_f1"], -_predict_ms(result), -_fit(result)))
+    return chosen, best
+
+
+def verdict(difference: dict[str, Any] | None, tolerance: float) -> str:
+    """How a strategy stands against the best, from the paired difference (strategy - best) and its interval."""
+    if difference is None:
+        return INCONCLUSIVE
+    low, high = (bound * 100 for bound in difference["interval"])
+    if -tolerance <= low and high <= tolerance:
+        return EQUIVALENT
+    if high < -tolerance:
+        return BEYOND
+    if high < 0:
+        return LOWER
+    return INCONCLUSIVE
+
+
+def cheaper(a: StrategyResult, b: StrategyResult) -> bool:
+    """Whether ``a`` costs less than ``b``: no slower to fit nor to predict, and faster at one of them."""
+    fit = _compare(_fit(a), _fit(b), SAME_FIT_SECONDS)
+    predict = _compare(_predict_ms(a), _predict_ms(b), SAME_PREDICT_MS)
+    return fit <= 0 and predict <= 0 and (fit < 0 or predict < 0)
+
+
+def _compare(a: float, b: float, floor: float) -> int:
+    """-1 when a is clearly less than b, 1 when clearly more, 0 when the same within the noise margins."""
+    if abs(a - b) <= max(floor, SAME_COST_SHARE * max(a, b)):
+        return 0
+    return -1 if a < b else 1
+
+
+def _lead_reason(
+    chosen: StrategyResult,
+    best: StrategyResult,
+    paired: Sequence[dict[str, Any]],
+    tolerance: float,
+    priority: str,
+) -> str:
+    if chosen is best:
+        return f"{chosen.name} has the best macro-F1: {_score(chosen)}"
+    difference = _difference(paired, best.name, chosen.name)
+    return (
+        f"{chosen.name} scores {_score(chosen)} macro-F1 against {_score(best)} for {best.name}; {best.name}'s lead, "
+        f"{_signed(difference['difference'])} points {_interval(difference['interval'])}, lies within the "
+        f"±{tolerance:g}-point margin of --priority {priority}, so the two are practically equivalent, and "
+        f"{chosen.name} costs less: {_costs(chosen, best)}"
+    )
+
+
+def _other_reason(
+    other: StrategyResult,
+    chosen: StrategyResult,
+    best: StrategyResult,
+    paired: Sequence[dict[str, Any]],
+    tolerance: float,
+) -> str:
+    """Why ``other`` (neither the chosen nor the best strategy) was not chosen, stated against the best."""
+    difference = _difference_or_none(paired, other.name, best.name)
+    if difference is None:
+        return f"{other.name} ({_score(other)}) has no paired difference to {best.name}, so it cannot be ranked"
+    gap, interval = -difference["difference"], _interval(difference["interval"])
+    against = f"{_points(gap)} points below {best.name} {interval}" if gap >= _SHOWN_ZERO else None
+    kind = verdict(difference, tolerance)
+    if kind == EQUIVALENT:
+        where = f"{other.name} ({_score(other)}) is practically equivalent to {best.name} (difference {interval})"
+        if not cheaper(other, best):
+            return f"{where}, but is not cheaper: {_costs(other, best)}"
+        if cheaper(chosen, other):
+            return f"{where} and cheaper, but {chosen.name} costs less still: {_costs(chosen, other)}"
+        return (
+            f"{where} and cheaper, but neither it nor {chosen.name} costs less than the other, and {chosen.name} "
+            f"scores higher: {_costs(chosen, other)}"
+        )
+    if against is None:
+        against = f"{_signed(-gap)} points against {best.name} {interval}"
+    if kind == BEYOND:
+        return (
+            f"{other.name} is {against}, significantly and by more than the {tolerance:g}-point margin "
+            f"({_score(other)})"
+        )
+    if kind == LOWER:
+        return (
+            f"{other.name} is {against}, a significant difference that reaches beyond the {tolerance:g}-point margin "
+            f"({_score(other)})"
+        )
+    return (
+        f"{other.name} is {against}: not a significant difference, but the interval reaches beyond the "
+        f"±{tolerance:g}-point margin, so the two are not shown to be practically equivalent ({_score(other)})"
+    )
 
 
 def _would_change(
@@ -138,47 +224,75 @@ def _would_change(
     paired: Sequence[dict[str, Any]],
     priority: str,
     chosen: StrategyResult,
+    best: StrategyResult,
     learning_curve: dict[str, Any] | None,
 ) -> list[str]:
     lines: list[str] = []
     for other_priority, tolerance in PRIORITY_TOLERANCE_POINTS.items():
         if other_priority == priority:
             continue
-        alternative = _choose(finished, paired, tolerance)[0]
+        alternative = choose(finished, paired, tolerance)[0]
         if alternative is not chosen:
             lines.append(f"with --priority {other_priority}, {alternative.name} would be chosen")
+    tolerance = PRIORITY_TOLERANCE_POINTS[priority]
+    for other in finished:
+        difference = _difference_or_none(paired, other.name, best.name)
+        # With a 0-point margin no interval can show equivalence, however many test texts there are.
+        if (
+            tolerance > 0
+            and difference is not None
+            and other is not best
+            and cheaper(other, chosen)
+            and verdict(difference, tolerance) == INCONCLUSIVE
+        ):
+            lines.append(
+                f"{other.name} costs less, but its interval against {best.name} is too wide to call the two "
+                f"equivalent: a larger test set could show it within the ±{tolerance:g}-point margin, and it would "
+                "then be chosen"
+            )
+    lines.extend(_curve_lines(chosen, learning_curve))
+    zero_shot = next((result for result in finished if result.name == "zero-shot"), None)
+    if zero_shot is not None and zero_shot is not chosen:
+        lines.append(
+            f"without any labeled data, zero-shot is the only one of these you could use (it needs no labels); it "
+            f"scored {_score(zero_shot)} here, against {_score(chosen)} for {chosen.name}"
+        )
+    return lines
+
+
+def _curve_lines(chosen: StrategyResult, learning_curve: dict[str, Any] | None) -> list[str]:
+    """What the learning curves say more (or fewer) labeled examples would do to the choice."""
     crossover = (learning_curve or {}).get("crossover")
     full = (learning_curve or {}).get("per_class_points", [None])[-1]
-    if crossover and full:
-        where = crossover.get("per_class")
-        doubled = _forecast_at(learning_curve or {}, 2 * full)
-        if chosen.name == "probe" and crossover["status"] == "extrapolated" and where and where <= 1.1 * full:
-            line = "with more labeled data, fine-tuning would likely edge ahead of the probe"
-            if doubled:
-                line += (
-                    f": at {2 * full:g} examples per class the fitted curves give {doubled['finetune'] * 100:.1f} "
-                    f"against {doubled['probe'] * 100:.1f} (an extrapolation)"
-                )
-            lines.append(line)
-        elif chosen.name == "probe" and crossover["status"] == "extrapolated" and where:
-            lines.append(
-                f"with about {max(where - full, 1):.0f} more labeled examples per class (about {where:.0f} in all, "
-                f"against {full:g} now), fine-tuning would likely overtake the probe: an extrapolation of the "
-                "fitted learning curves"
+    if not crossover or not full:
+        return []
+    where = crossover.get("per_class")
+    doubled = _forecast_at(learning_curve or {}, 2 * full)
+    if chosen.name == "probe" and crossover["status"] == "extrapolated" and where and where <= 1.1 * full:
+        line = "with more labeled data, fine-tuning would likely edge ahead of the probe"
+        if doubled:
+            line += (
+                f": at {2 * full:g} examples per class the fitted curves give {doubled['finetune'] * 100:.1f} "
+                f"against {doubled['probe'] * 100:.1f} (an extrapolation)"
             )
-        elif chosen.name == "probe" and crossover["status"] == "none":
-            lines.append(
-                "more labeled data is unlikely to change this soon: the fitted learning curves do not cross within "
-                "8 times the current data"
-            )
-        elif chosen.name == "finetune" and crossover["status"] == "observed" and where and where > 0:
-            lines.append(
-                f"with fewer than about {where:.0f} labeled examples per class the probe was ahead on the learning "
-                "curve, so a smaller label budget would favour it"
-            )
-    if chosen.name == "zero-shot":
-        lines.append("labeling even a few examples per class may change this: see the learning curve")
-    return lines
+        return [line]
+    if chosen.name == "probe" and crossover["status"] == "extrapolated" and where:
+        return [
+            f"with about {max(where - full, 1):.0f} more labeled examples per class (about {where:.0f} in all, "
+            f"against {full:g} now), fine-tuning would likely overtake the probe: an extrapolation of the "
+            "fitted learning curves"
+        ]
+    if chosen.name == "probe" and crossover["status"] == "none":
+        return [
+            "more labeled data is unlikely to change this soon: the fitted learning curves do not cross within "
+            "8 times the current data"
+        ]
+    if chosen.name == "finetune" and crossover["status"] == "observed" and where and where > 0:
+        return [
+            f"with fewer than about {where:.0f} labeled examples per class the probe was ahead on the learning "
+            "curve, so a smaller label budget would favour it"
+        ]
+    return []
 
 
 def _forecast_at(learning_curve: dict[str, Any], per_class: float) -> dict[str, float] | None:
@@ -195,24 +309,39 @@ def _forecast_at(learning_curve: dict[str, Any], per_class: float) -> dict[str, 
 
 def _difference(paired: Sequence[dict[str, Any]], a: str, b: str) -> dict[str, Any]:
     """The paired difference a - b, whichever order it was computed in."""
+    found = _difference_or_none(paired, a, b)
+    if found is None:
+        raise KeyError(f"no paired difference between {a} and {b}")
+    return found
+
+
+def _difference_or_none(paired: Sequence[dict[str, Any]], a: str, b: str) -> dict[str, Any] | None:
     for entry in paired:
         if entry["a"] == a and entry["b"] == b:
             return entry
         if entry["a"] == b and entry["b"] == a:
             low, high = entry["interval"]
             return {**entry, "a": a, "b": b, "difference": -entry["difference"], "interval": [-high, -low]}
-    raise KeyError(f"no paired difference between {a} and {b}")
+    return None
 
 
-def _cost_key(result: StrategyResult) -> tuple[float, float]:
-    return (result.cost["fit_seconds"], result.cost.get("predict_ms_per_text", 0.0))
+def _fit(result: StrategyResult) -> float:
+    return float(result.cost.get("fit_seconds", 0.0))
 
 
-def _cost_comparison(cheaper: StrategyResult, dearer: StrategyResult) -> str:
+def _predict_ms(result: StrategyResult) -> float:
+    return float(result.cost.get("predict_ms_per_text", 0.0))
+
+
+def _costs(a: StrategyResult, b: StrategyResult) -> str:
+    """Each cost of ``a`` against ``b``'s, compared like with like: "fits faster (...) and predicts as fast (...)"."""
+    fit = _compare(_fit(a), _fit(b), SAME_FIT_SECONDS)
+    predict = _compare(_predict_ms(a), _predict_ms(b), SAME_PREDICT_MS)
+    fits = {-1: "fits faster", 0: "fits about as fast", 1: "fits slower"}[fit]
+    predicts = {-1: "predicts faster", 0: "predicts about as fast", 1: "predicts slower"}[predict]
     return (
-        f"fits in {duration(cheaper.cost['fit_seconds'])} against {duration(dearer.cost['fit_seconds'])}, "
-        f"predicts in {cheaper.cost.get('predict_ms_per_text', 0):.2g} ms per text against "
-        f"{dearer.cost.get('predict_ms_per_text', 0):.2g}"
+        f"{a.name} {fits} ({duration(_fit(a))} against {duration(_fit(b))}) and {predicts} "
+        f"({_predict_ms(a):.2g} against {_predict_ms(b):.2g} ms per text)"
     )
 
 
@@ -227,3 +356,7 @@ def _interval(bounds: Sequence[float]) -> str:
 
 def _points(value: float) -> str:
     return f"{value * 100:.1f}"
+
+
+def _signed(value: float) -> str:
+    return f"{value * 100:+.1f}"

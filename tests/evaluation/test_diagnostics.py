@@ -11,6 +11,7 @@ from bertwise.backbone.resolve import resolve_backbone
 from bertwise.evaluation.diagnostics import (
     REFERENCE_NAME,
     domain_diagnostics,
+    evidence_lines,
     fragmentation,
     load_reference_text,
     reference_fragmentation,
@@ -132,7 +133,7 @@ def test_contract_and_summary_carry_the_numbers(tokenizer: Any) -> None:
     assert f"{block['reference']['pieces_per_word']:.2f} in general English" in first
     assert f"({block['pieces_per_word_ratio']:.2f}x)" in first
     assert f"{block['user']['share_words_3plus'] * 100:.0f}% of your words" in first
-    assert any("28.5 points above zero-shot" in line for line in summary)
+    assert any("28.5 macro-F1 points above zero-shot" in line for line in summary)
     assert "does not decide" in summary[-1]
 
 
@@ -144,13 +145,58 @@ def test_gap_is_none_unless_both_scores_are_given(tokenizer: Any) -> None:
         assert len(result["summary"]) == 2
 
 
-def test_gap_wording_follows_its_sign_and_size(tokenizer: Any) -> None:
+def test_the_gap_is_stated_not_judged(tokenizer: Any) -> None:
+    # Whether a gap matters is the paired comparison's call: a verdict here ("labeled data matters") contradicted a
+    # recommendation that weighed the same gap with its interval.
     small = domain_diagnostics(tokenizer, EVERYDAY, zero_shot_macro_f1=0.80, best_trained_macro_f1=0.82)
     assert small["zero_shot_gap_points"] == pytest.approx(2.0)
-    assert any("2.0 points above zero-shot: a small gap" in line for line in small["summary"])
+    assert "the best trained strategy scores 2.0 macro-F1 points above zero-shot" in small["summary"]
+    large = domain_diagnostics(tokenizer, EVERYDAY, zero_shot_macro_f1=0.40, best_trained_macro_f1=0.82)
+    assert "the best trained strategy scores 42.0 macro-F1 points above zero-shot" in large["summary"]
     negative = domain_diagnostics(tokenizer, EVERYDAY, zero_shot_macro_f1=0.9, best_trained_macro_f1=0.85)
     assert negative["zero_shot_gap_points"] == pytest.approx(-5.0)
-    assert any("zero-shot scores 5.0 points above the best trained strategy" in line for line in negative["summary"])
+    assert "zero-shot scores 5.0 macro-F1 points above the best trained strategy" in negative["summary"]
+    for result in (small, large, negative):
+        assert not any("labeled data" in line or "matters" in line for line in result["summary"])
+
+
+def test_evidence_lines_are_the_tokenizer_lines(tokenizer: Any) -> None:
+    plain = domain_diagnostics(tokenizer, EVERYDAY, zero_shot_macro_f1=0.8, best_trained_macro_f1=0.82)
+    assert evidence_lines(plain) == plain["summary"][:1]
+    assert "pieces on average" in evidence_lines(plain)[0]
+    unknown = domain_diagnostics(
+        tokenizer, [f"hello {ETHIOPIC} world"], zero_shot_macro_f1=0.8, best_trained_macro_f1=0.82
+    )
+    assert evidence_lines(unknown) == unknown["summary"][:2]
+    assert "[UNK]" in evidence_lines(unknown)[1]
+    empty = domain_diagnostics(tokenizer, ["123"], zero_shot_macro_f1=0.8, best_trained_macro_f1=0.82)
+    assert evidence_lines(empty) == [empty["summary"][0]]
+    assert "no words with letters" in evidence_lines(empty)[0]
+
+
+# Question-style texts like the GARD questions where the report listed what, the and is as "most fragmented".
+QUESTIONS = [
+    "What is the treatment for dermatofibrosarcoma protuberans?",
+    "What is the outlook for dermatofibrosarcoma protuberans?",
+    "What are the symptoms of hyperphenylalaninemia?",
+    "Is hyperphenylalaninemia inherited?",
+    "What is the cause of the disease?",
+    "Is the disease inherited?",
+]
+
+
+def test_most_fragmented_lists_only_words_the_real_tokenizer_splits(tokenizer: Any) -> None:
+    result = fragmentation(tokenizer, QUESTIONS)
+    listed = result["most_fragmented"]
+    assert {entry["word"] for entry in listed} == {"dermatofibrosarcoma", "protuberans", "hyperphenylalaninemia"}
+    for entry in listed:
+        assert entry["pieces"] == tokenizer.tokenize(entry["word"])
+        assert len(entry["pieces"]) >= 2
+    # Seen often, but each one piece: never "fragmented".
+    for word in ("what", "is", "the", "disease", "inherited"):
+        assert tokenizer.tokenize(word) == [word]
+    # Only whole-word texts: nothing to list, whatever the counts.
+    assert fragmentation(tokenizer, ["What is the cause?", "What is the cause?"])["most_fragmented"] == []
 
 
 def test_texts_without_words_give_no_ratio(tokenizer: Any) -> None:
@@ -188,10 +234,13 @@ def test_tiny_wordpiece_tokenizer() -> None:
     assert mixed["pieces_per_word"] == pytest.approx(12 / 9, abs=1e-4)
     assert mixed["share_words_3plus"] == pytest.approx(1 / 9, abs=1e-4)
     assert mixed["unknown_rate"] == pytest.approx(2 / 9, abs=1e-4)
-    # Only words seen twice qualify; equal piece counts are ordered by how often the word occurs.
-    assert mixed["most_fragmented"] == [
-        {"word": "the", "pieces": ["the"], "count": 3},
-        {"word": "zebra", "pieces": ["[UNK]"], "count": 2},
+    # Only words seen twice and cut into 2 or more pieces qualify: "the" (one piece) and "zebra" (one unknown
+    # token, counted by the unknown rate) are not fragmented.
+    assert mixed["most_fragmented"] == []
+    split = fragmentation(tiny, ["frags and fragmentation", "fragmentation, frags, frags", "the the"])
+    assert split["most_fragmented"] == [
+        {"word": "fragmentation", "pieces": ["frag", "##ment", "##ation"], "count": 2},
+        {"word": "frags", "pieces": ["frag", "##s"], "count": 3},
     ]
 
 

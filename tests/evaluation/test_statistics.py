@@ -329,11 +329,46 @@ def test_curve_fit_needs_three_distinct_points() -> None:
     assert fit_learning_curve([8, 16, 32], [[0.5], [0.7], []], forecast_at=[64]) is None
 
 
-def test_single_run_points_are_flagged_as_having_no_band() -> None:
-    forecast = fit_learning_curve([4, 8, 16, 32], [[0.4], [0.55], [0.62], [0.7]], forecast_at=[64], resamples=10)
+def test_single_run_points_take_the_band_from_the_residuals() -> None:
+    forecast = fit_learning_curve([4, 8, 16, 32], [[0.4], [0.55], [0.62], [0.7]], forecast_at=[64], resamples=50)
     assert forecast is not None
     assert not forecast.band_from_runs
-    assert forecast.low == forecast.mean == forecast.high
+    # Four points, three numbers fitted: the residuals are what is left to say how far the gain could move.
+    assert forecast.low[0] < forecast.mean[0] < forecast.high[0]
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_the_extrapolated_band_is_never_narrower_than_the_measured_one_at_the_last_point(runs: int) -> None:
+    """The report drew a band beyond the data narrower than the measured interval it rests on (issue 12)."""
+    rng = np.random.default_rng(5)
+    sizes = [8.0, 16.0, 32.0, 64.0, 100.0]
+    scores = [list(0.85 - 0.7 * n**-0.5 + rng.normal(0, 0.01, size=runs)) for n in sizes]
+    # The last point's measured interval, as the learning curve records it: test-set sampling makes it wide.
+    measured = (float(np.mean(scores[-1])), float(np.mean(scores[-1])) - 0.06, float(np.mean(scores[-1])) + 0.05)
+    targets = [150.0, 200.0, 400.0, 800.0]
+    forecast = fit_learning_curve(sizes, scores, forecast_at=targets, measured=measured, resamples=100, seed=2)
+    assert forecast is not None
+    widths = [high - low for low, high in zip(forecast.low, forecast.high, strict=True)]
+    for low, mean, high in zip(forecast.low, forecast.mean, forecast.high, strict=True):
+        assert mean - low >= 0.06 - 1e-12 and high - mean >= 0.05 - 1e-12
+    # Further out is never more certain.
+    assert widths == sorted(widths)
+    # Without the measured interval the band is the gain's uncertainty alone: narrower, which is what the report
+    # used to draw.
+    alone = fit_learning_curve(sizes, scores, forecast_at=targets, resamples=100, seed=2)
+    assert alone is not None
+    assert all(high - low < width for low, high, width in zip(alone.low, alone.high, widths, strict=True))
+    assert alone.high[0] - alone.low[0] < 0.11
+
+
+def test_an_exact_fit_band_is_the_measured_interval_around_the_forecast() -> None:
+    a, b, c = 0.9, 0.8, 0.6
+    sizes = [2.0, 4.0, 8.0]
+    scores = [[a - b * n**-c] for n in sizes]
+    forecast = fit_learning_curve(sizes, scores, forecast_at=[16.0], measured=(scores[-1][0], 0.6, 0.75))
+    assert forecast is not None
+    assert forecast.mean[0] - forecast.low[0] == pytest.approx(scores[-1][0] - 0.6, abs=1e-6)
+    assert forecast.high[0] - forecast.mean[0] == pytest.approx(0.75 - scores[-1][0], abs=1e-6)
 
 
 def _forecast(a: float, b: float, c: float) -> CurveForecast:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from typing import Protocol as Interface
 
 import numpy as np
 
@@ -23,6 +24,10 @@ SCHEMA_VERSION = 2
 # Column names of predictions-<name>.csv, shared with `bertwise predict`'s output so both files read the same way.
 PREDICTED_LABEL_COLUMN = "predicted_label"
 PROBABILITY_PREFIX = "proba_"
+# A strategy's prediction time is measured on at most this many test texts (a spread of a larger test set), encoded
+# afresh: enough batches for a steady rate, and seconds rather than minutes of extra encoding on a large test set.
+PREDICT_TIMING_TEXTS = 256
+_WARM_UP_TEXT = "warm-up"
 
 
 @dataclass
@@ -39,6 +44,38 @@ class Fit:
     # The fitted strategy itself, only when asked for (``keep``: ``compare --save-best`` saves the model that made the
     # reported predictions); otherwise None, so that no fitted network outlives its evaluation.
     estimator: Any = None
+    # The training step a checkpoint let this fit resume from (a killed run's fine-tuning); None: from the start.
+    resumed_from_step: int | None = None
+
+
+class FitStore(Interface):
+    """Where a stage keeps each fit it finished, so that a stage killed halfway resumes fit by fit (the run cache).
+
+    ``fit_id`` names a fit within its stage (seed and fold, or curve point and repeat); ``checkpoint`` is where an
+    unfinished fit may keep its training checkpoint (fine-tuning does).
+    """
+
+    def load(self, fit_id: str) -> Fit | None: ...
+
+    def save(self, fit_id: str, fit: Fit) -> None: ...
+
+    def checkpoint(self, fit_id: str) -> Path: ...
+
+
+def stored_fit(store: FitStore | None, fit_id: str, *, kill_point: str, **fit_args: Any) -> Fit:
+    """The fit ``fit_id`` taken back from ``store``, or ``fit_predict(**fit_args)`` kept there once it is done (and
+    checkpointed there while it trains). ``kill_point`` names the place, just after the fit is kept, for
+    :mod:`bertwise.kill_hook`."""
+    from bertwise.kill_hook import kill_point as test_hook
+
+    kept = store.load(fit_id) if store is not None else None
+    if kept is not None:
+        return kept
+    fit = fit_predict(**fit_args, checkpoint=store.checkpoint(fit_id) if store is not None else None)
+    if store is not None:
+        store.save(fit_id, fit)
+        test_hook(kill_point)
+    return fit
 
 
 def fit_predict(
@@ -53,12 +90,14 @@ def fit_predict(
     fresh: bool = True,
     progress: bool = False,
     keep: bool = False,
+    checkpoint: Path | None = None,
 ) -> Fit:
     """Fit ``name`` on ``train`` and predict ``test_texts``, timing and measuring both.
 
     ``fresh`` drops remembered embeddings first, so the cost is what the strategy costs when run alone; the
     learning curve passes False so that every probe point reuses the embeddings computed once. ``keep`` returns the
-    fitted strategy in ``Fit.estimator``.
+    fitted strategy in ``Fit.estimator``. ``checkpoint``: where a strategy that checkpoints its training (fine-tuning)
+    keeps it, and resumes from it.
     """
     from bertwise.backbone.encoder import forget_embeddings, replayed_encoding_seconds
     from bertwise.strategies.registry import build_strategy
@@ -68,19 +107,23 @@ def fit_predict(
     strategy = build_strategy(name, dataclasses.replace(config, seed=seed), progress=progress)
     if overrides:
         strategy.set_params(**overrides)
+    if checkpoint is not None and hasattr(strategy, "checkpoint_path"):
+        strategy.checkpoint_path = checkpoint
     params = {key: _jsonable(value) for key, value in strategy.get_params().items() if key != "progress"}
     replayed_before = replayed_encoding_seconds()
     with measure() as fit_cost:
         strategy.fit(list(train.texts), list(train.labels))
     replayed_in_fit = replayed_encoding_seconds() - replayed_before
-    with measure() as predict_cost:
-        fitted = strategy.predict_proba(list(test_texts))
-    replayed_in_predict = replayed_encoding_seconds() - replayed_before - replayed_in_fit
+    # A fit resumed from a checkpoint cost its earlier part too: the cost is the whole fit's, as if never killed.
+    fit_cost.seconds += getattr(strategy, "resumed_seconds_", 0.0)
     if fresh:
         # Embeddings served by the disk cache cost nothing now, but a user running this strategy alone pays for
         # them: their recorded encoding seconds are added back, so costs do not depend on what ran before.
         fit_cost.seconds += replayed_in_fit
-        predict_cost.seconds += replayed_in_predict
+        fitted, predict_cost = _timed_prediction(strategy, list(test_texts))
+    else:
+        with measure() as predict_cost:
+            fitted = strategy.predict_proba(list(test_texts))
     # A training subset may lack a class; its column stays zero so every fit's columns line up.
     column = {label: position for position, label in enumerate(classes)}
     probabilities = np.zeros((len(test_texts), len(classes)))
@@ -98,7 +141,41 @@ def fit_predict(
         params=params,
         details=_details(strategy),
         estimator=strategy if keep else None,
+        resumed_from_step=getattr(strategy, "resumed_from_step_", None),
     )
+
+
+def _timed_prediction(strategy: Any, texts: list[str]) -> tuple[np.ndarray, Any]:
+    """The strategy's probabilities for ``texts`` and the measured cost of predicting them (seconds for all of them).
+
+    The time is this strategy's own work, measured now: the disk cache of embeddings is off while it is timed.
+    Replaying the seconds that cached embeddings once cost would copy a measurement made by whichever strategy (or
+    earlier run) encoded the texts first, so two strategies could report one and the same number. One text is
+    predicted first, untimed, so that one-time work (encoding zero-shot's label descriptions, building a pipeline)
+    is not counted per text. Up to ``PREDICT_TIMING_TEXTS`` texts are timed; of a larger set, a spread of that many
+    is timed and the time scaled to all of them.
+    """
+    from bertwise.backbone.cache import use_cache_dir
+    from bertwise.backbone.encoder import forget_embeddings
+
+    if len(texts) <= PREDICT_TIMING_TEXTS:
+        with use_cache_dir(None):
+            strategy.predict_proba([_WARM_UP_TEXT])
+            with measure() as cost:
+                probabilities = strategy.predict_proba(texts)
+        return probabilities, cost
+    # The predictions first, batched as always (a saved model gives the same vectors); then the timing, on
+    # embeddings no longer remembered.
+    with measure() as cost:
+        probabilities = strategy.predict_proba(texts)
+    rows = np.linspace(0, len(texts) - 1, PREDICT_TIMING_TEXTS).round().astype(int)
+    forget_embeddings()
+    with use_cache_dir(None):
+        strategy.predict_proba([_WARM_UP_TEXT])
+        with measure() as timing:
+            strategy.predict_proba([texts[row] for row in rows])
+    cost.seconds = timing.seconds * len(texts) / PREDICT_TIMING_TEXTS
+    return probabilities, cost
 
 
 @dataclass
@@ -206,12 +283,14 @@ def evaluate_strategy(
     progress: bool = False,
     on_fit: Callable[[str, int, int, float], None] | None = None,
     keep: bool = False,
+    store: FitStore | None = None,
 ) -> tuple[StrategyResult, list[list[np.ndarray]]]:
     """All runs of one strategy; also each run's per-fold probabilities (the learning curve reuses fold 0's).
 
     ``on_fit(name, seed, fold, seconds)`` is called after every fit, for progress reporting. ``keep`` keeps the
     first run's first fitted model (the one whose predictions fill ``predictions-<name>.csv`` on a single test set)
-    in ``StrategyResult.estimator``.
+    in ``StrategyResult.estimator``; a fit taken back from ``store`` has none. ``store`` keeps every finished fit
+    and gives back those an earlier, killed evaluation finished.
     """
     classes = split.classes
     n_test = len(split.test)
@@ -228,12 +307,15 @@ def evaluate_strategy(
             for fold_number, fold in enumerate(protocol.folds):
                 # Each fold of a run gets its own seed, so cross-validation also samples seed variation.
                 fold_seed = seed + 1000 * fold_number
-                fit = fit_predict(
-                    name,
-                    config,
-                    split.train.subset(fold.train_rows),
-                    [split.test.texts[i] for i in fold.test_rows],
-                    classes,
+                fit = stored_fit(
+                    store,
+                    f"seed-{seed}-fold-{fold_number}",
+                    kill_point=f"{name} fit",
+                    name=name,
+                    config=config,
+                    train=split.train.subset(fold.train_rows),
+                    test_texts=[split.test.texts[i] for i in fold.test_rows],
+                    classes=classes,
                     seed=fold_seed,
                     overrides=overrides,
                     fresh=not fits,  # only the first fit pays for encoding, and only it is reported as the cost
@@ -371,12 +453,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def machine_description() -> dict[str, Any]:
+    import os
+
+    import psutil
     import torch
 
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "architecture": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -384,8 +472,30 @@ def machine_description() -> dict[str, Any]:
     }
 
 
+# Every library whose version can change a number in results.json; sentence-transformers only checks the encoder.
+RECORDED_LIBRARIES = ("torch", "transformers", "tokenizers", "scikit-learn", "numpy", "scipy", "sentence-transformers")
+
+
+def software_versions() -> dict[str, str | None]:
+    """bertwise, Python and each of :data:`RECORDED_LIBRARIES` (None: not installed), for results.json."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bertwise import __version__
+
+    versions: dict[str, str | None] = {"bertwise": __version__, "python": platform.python_version()}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def write_predictions(path: Path, split: DataSplit, result: StrategyResult) -> None:
+    """``predictions-<name>.csv``: the test texts and labels, the first run's predictions and probabilities."""
     import pandas as pd
+
+    from bertwise import atomic
 
     if result.predictions is None or result.probabilities is None:
         return
@@ -394,4 +504,4 @@ def write_predictions(path: Path, split: DataSplit, result: StrategyResult) -> N
     )
     for column, label in enumerate(split.classes):
         frame[f"{PROBABILITY_PREFIX}{label}"] = result.probabilities[:, column]
-    frame.to_csv(path, index=False)
+    atomic.write_text(path, frame.to_csv(index=False))  # whole or not at all, even if the process is killed

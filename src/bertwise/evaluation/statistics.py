@@ -281,10 +281,10 @@ class CurveFit:
 
 @dataclass(frozen=True)
 class CurveForecast:
-    """A fitted learning curve evaluated at ``per_class``: the fit's prediction (``mean``) and its bootstrap band.
+    """A fitted learning curve evaluated at ``per_class``: the fit's prediction (``mean``) and its band.
 
-    ``band_from_runs`` is False when every measured point had a single run: then there was nothing to resample, the
-    band collapses onto the prediction and must not be presented as an uncertainty.
+    ``band_from_runs`` is False when every measured point had a single run: then the gain part of the band comes from
+    the fit's residuals rather than from resampled runs (see :func:`fit_learning_curve`).
     """
 
     fit: CurveFit
@@ -300,11 +300,12 @@ def fit_learning_curve(
     scores_per_point: Sequence[Sequence[float]],
     *,
     forecast_at: Sequence[float],
+    measured: tuple[float, float, float] | None = None,
     resamples: int = 200,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> CurveForecast | None:
-    """Fit ``score = a - b * n ** (-c)`` to measured learning-curve points and forecast it with a bootstrap band.
+    """Fit ``score = a - b * n ** (-c)`` to measured learning-curve points and forecast it with a band.
 
     Method, in plain words. Scores usually rise quickly with the first examples per class and then level off; the
     inverse power law is the standard three-number summary of that shape (a: the level it approaches, at most 1;
@@ -312,12 +313,20 @@ def fit_learning_curve(
     measured size (scipy's ``curve_fit``, constrained to 0 <= a <= 1, b >= 0, 0 < c <= 3, tried from a few starting
     guesses and keeping the best).
 
-    For the band, each bootstrap replay resamples, separately at each measured size, that size's runs with
-    replacement, refits the curve and records its predictions at ``forecast_at``; the band is the middle
-    ``confidence`` share of those predictions. It shows how much seed-to-seed (or subsample-to-subsample) variation
-    moves the forecast. It does not include the test-set sampling of each point, nor the risk that the true curve is
-    not a power law, so far extrapolations are less certain than the band suggests. Replays whose refit fails are
-    dropped.
+    The band around a forecast at n has two parts, added in quadrature as independent errors:
+
+    * what the score at the largest measured size L is uncertain by: ``measured`` = (score, low, high) there, the
+      measured interval, which covers test-set sampling and seeds. A forecast rests on that point, so it cannot be
+      known better than it;
+    * what the gain from L to n is uncertain by: each bootstrap replay resamples, separately at each measured size,
+      that size's runs with replacement (with one run per size, the fit's residuals instead, scaled up for the three
+      fitted numbers), refits the curve and records its gain from L to n; the middle ``confidence`` share of the
+      gains gives this part.
+
+    So the band is never narrower than the measured interval at L, and it widens further out, never narrowing with n.
+    It is not clipped to [0, 1], so that its width stays what it is. It still leaves out the risk that the true curve
+    is not a power law, so far extrapolations are less certain than the band suggests. Replays whose refit fails are
+    dropped. Without ``measured`` the band is the gain part alone, around the fitted curve.
 
     Returns None with fewer than three distinct sizes (three numbers cannot be fitted honestly from two points) or
     when no starting guess converges.
@@ -348,31 +357,60 @@ def fit_learning_curve(
     if np.any(targets <= 0):
         raise ValueError("forecast_at must contain positive sizes")
     prediction = fit.predict(targets)
-
-    band_from_runs = any(values.size > 1 for values in point_scores)
-    if band_from_runs:
-        rng = np.random.default_rng(seed)
-        replayed: list[np.ndarray] = []
-        for _ in range(resamples):
-            y_star = np.concatenate([values[rng.integers(0, values.size, size=values.size)] for values in point_scores])
-            refit = _fit_power_law(x, y_star, start=fit)
-            if refit is not None:
-                replayed.append(refit.predict(targets))
-        if replayed:
-            low, high = _percentile_bounds(np.vstack(replayed), confidence)
-        else:
-            low = high = np.full(targets.shape, np.nan)
-    else:
-        low = high = prediction
+    largest = max(sizes)
+    below, above = _gain_spread(fit, x, y, point_scores, targets, largest, resamples, confidence, seed)
+    if measured is not None:
+        score, low, high = measured
+        below = np.sqrt(max(score - low, 0.0) ** 2 + below**2)
+        above = np.sqrt(max(high - score, 0.0) ** 2 + above**2)
+    # Further out is never more certain: each half-width is at least the one of any nearer size beyond L.
+    order = np.argsort(targets, kind="stable")
+    beyond = order[targets[order] >= largest]
+    below[beyond] = np.maximum.accumulate(below[beyond])
+    above[beyond] = np.maximum.accumulate(above[beyond])
 
     return CurveForecast(
         fit=fit,
         per_class=tuple(float(v) for v in targets),
         mean=tuple(float(v) for v in prediction),
-        low=tuple(float(v) for v in low),
-        high=tuple(float(v) for v in high),
-        band_from_runs=band_from_runs,
+        low=tuple(float(v) for v in prediction - below),
+        high=tuple(float(v) for v in prediction + above),
+        band_from_runs=any(values.size > 1 for values in point_scores),
     )
+
+
+def _gain_spread(
+    fit: CurveFit,
+    x: np.ndarray,
+    y: np.ndarray,
+    point_scores: Sequence[np.ndarray],
+    targets: np.ndarray,
+    largest: float,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far below and above the fitted gain from ``largest`` to each target the refitted gains reach (>= 0)."""
+    gain = fit.predict(targets) - float(fit.predict(largest))
+    rng = np.random.default_rng(seed)
+    from_runs = any(values.size > 1 for values in point_scores)
+    fitted = fit.predict(x)
+    # Residuals shrink by the fitted parameters' share of the points; scaling them back keeps the spread honest.
+    scale = math.sqrt(y.size / (y.size - 3)) if y.size > 3 else 0.0
+    residuals = (y - fitted) * scale
+    replayed: list[np.ndarray] = []
+    for _ in range(resamples):
+        if from_runs:
+            y_star = np.concatenate([values[rng.integers(0, values.size, size=values.size)] for values in point_scores])
+        else:
+            y_star = fitted + residuals[rng.integers(0, residuals.size, size=residuals.size)]
+        refit = _fit_power_law(x, y_star, start=fit)
+        if refit is not None:
+            replayed.append(refit.predict(targets) - float(refit.predict(largest)))
+    if not replayed:
+        return np.zeros(targets.shape), np.zeros(targets.shape)
+    low, high = _percentile_bounds(np.vstack(replayed), confidence)
+    return np.maximum(gain - low, 0.0), np.maximum(high - gain, 0.0)
 
 
 def crossover(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bertwise.formatting import duration
+from bertwise.report.facts import shown_config
 from bertwise.report.plots import (
     as_interval,
     as_number,
@@ -203,7 +204,8 @@ def _recommendation(recommendation: Any) -> str:
         meta.append(f"priority: {_e(recommendation['priority'])}")
     tolerance = as_number(recommendation.get("tolerance_points"))
     if tolerance is not None:
-        meta.append(f"scores within {tolerance:g} point{'' if tolerance == 1 else 's'} count as a tie")
+        unit = "point" if tolerance == 1 else "points"
+        meta.append(f"practically equivalent: paired difference within ±{tolerance:g} {unit}")
     lines = [
         f'<section class="recommendation" id="recommendation" style="border-left-color: {strategy_color(chosen)}">',
         '<p class="label">Recommendation</p>',
@@ -562,7 +564,7 @@ def _resumed(resumed: Any) -> str:
 
 
 def _machine_config(results: Mapping[str, Any]) -> str:
-    machine, config, model = _map(results.get("machine")), _map(results.get("config")), _map(results.get("model"))
+    machine, config, model = _map(results.get("machine")), shown_config(results), _map(results.get("model"))
     lines = ['<h2 id="machine">Machine and configuration</h2>\n<div class="grid">']
     if machine:
         lines.append(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertwise.formatting import duration
+from bertwise.report.facts import describe_test_set
 from bertwise.report.plots import as_interval, as_number
 
 # CommonMark lets a backslash escape any ASCII punctuation; these are the ones that would change the rendering
@@ -46,7 +47,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         _paired(results.get("paired"), confidence),
         _learning_curve(results.get("learning_curve")),
         _diagnostics(results.get("diagnostics")),
-        _protocol(results.get("protocol"), confidence),
+        _protocol(results.get("protocol"), confidence, describe_test_set(results)),
         _budget(results.get("budget")),
         _resumed(results.get("resumed")),
     ]
@@ -238,10 +239,10 @@ def _diagnostics(diagnostics: Any) -> str:
     return "## Diagnostics\n\n" + "\n".join(lines) if lines else ""
 
 
-def _protocol(protocol: Any, confidence: str) -> str:
+def _protocol(protocol: Any, confidence: str, tested_on: str | None) -> str:
     protocol = _map(protocol)
     if not protocol:
-        return ""
+        return f"**Test set**: {_md(tested_on)}." if tested_on else ""
     scheme = _md(protocol.get("scheme", "unknown"))
     folds = as_number(protocol.get("folds"))
     if folds is not None:
@@ -252,6 +253,8 @@ def _protocol(protocol: Any, confidence: str) -> str:
         parts.append("seeds " + ", ".join(_md(seed) for seed in seeds))
     if as_number(protocol.get("test_rows")) is not None:
         parts.append(f"{_int(protocol['test_rows'])} test rows")
+    if tested_on:
+        parts.append(f"test set: {_md(tested_on)}")
     line = ", ".join(parts)
     if isinstance(protocol.get("why"), str):
         line += f" ({_md(protocol['why'])})"
