@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from bertwise.evaluation.budget import Calibration
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import choose_protocol
 from bertwise.evaluation.run_cache import RunCache, RunCacheWarning, data_fingerprint
-from bertwise.evaluation.runner import StrategyResult
+from bertwise.evaluation.runner import Fit, StrategyResult
 
 
 def split_of(labels: list[Any], origin: str = "file") -> DataSplit:
@@ -192,3 +193,109 @@ def test_the_run_key_covers_the_settings_the_model_and_the_device(tiny_bert: str
     cls_pooled = resolve_backbone(tiny_bert, pooling="cls")
     assert key != RunCache.open(tmp_path, CompareConfig(), SPLIT, cls_pooled, "cpu").run_key
     assert RunCache.open(tmp_path, CompareConfig(), SPLIT, backbone, "cpu").directory == tmp_path / "runs" / key
+
+
+# Trust: every entry is checked against the sha256 it was written with.
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda entry: entry["result"]["metrics"].update(macro_f1=0.99),  # a better score typed in
+        lambda entry: entry["result"]["metrics_interval"]["macro_f1"].__setitem__(1, 0.8001),  # one digit
+        lambda entry: entry["result"]["runs"].append(entry["result"]["runs"][0]),
+        lambda entry: entry.pop("sha256"),  # an entry without its hash
+    ],
+)
+def test_an_edited_entry_is_never_trusted(cache: RunCache, edit: Any) -> None:
+    result, folds = finished()
+    key = strategy_key(cache)
+    cache.save_strategy(key, result, folds)
+    (path,) = cache.directory.glob("*.json")
+    entry = json.loads(path.read_text())
+    edit(entry)
+    path.write_text(json.dumps(entry))  # still valid JSON, with a matching .npz beside it
+    with pytest.warns(RunCacheWarning, match="does not match the sha256 it was written with"):
+        assert cache.load_strategy("probe", key, SPLIT) is None
+
+
+def test_the_calibration_and_the_curve_are_checked_too(cache: RunCache) -> None:
+    cache.save_calibration(Calibration(10.0, 20.0, 30.0))
+    cache.save_curve("c" * 64, {"strategies": {"probe": [{"macro_f1": 0.5}]}})
+    for path in cache.directory.glob("*.json"):
+        path.write_text(path.read_text().replace("0.5", "0.9").replace("10.0", "99.0"))
+    with pytest.warns(RunCacheWarning, match="does not match the sha256"):
+        assert cache.load_calibration() is None
+    with pytest.warns(RunCacheWarning, match="does not match the sha256"):
+        assert cache.load_curve("c" * 64) is None
+
+
+def test_an_entry_keyed_by_integers_reads_back_as_written(cache: RunCache) -> None:
+    # JSON turns integer keys into strings, which sort differently: the hash is taken on what is read back.
+    curve = {"strategies": {}, "counts": {2: "two", 10: "ten"}, "points": (2, 4)}
+    cache.save_curve("e" * 64, curve)
+    assert cache.load_curve("e" * 64) == {"strategies": {}, "counts": {"2": "two", "10": "ten"}, "points": [2, 4]}
+
+
+# Fits within a stage: what a stage killed halfway had finished.
+
+
+def a_fit(resumed_from_step: int | None = None) -> Fit:
+    probabilities = np.random.default_rng(1).dirichlet(np.ones(3), size=6)
+    return Fit(
+        probabilities=probabilities,
+        fit_seconds=1.25,
+        predict_seconds=0.125,
+        peak_rss_mb=512.5,
+        peak_gpu_mb=None,
+        params={"batch_size": 32, "learning_rate": None},
+        details={"optimizer_steps": 40, "validation_history": [{"step": 2, "val_macro_f1": 0.5}]},
+        resumed_from_step=resumed_from_step,
+    )
+
+
+def test_a_stages_finished_fits_come_back_exactly_until_the_stage_is_finished(cache: RunCache) -> None:
+    fits = cache.stage_fits("finetune", "f" * 64)
+    assert fits.load("seed-0-fold-0") is None
+    fits.save("seed-0-fold-0", a_fit(resumed_from_step=12))
+    assert fits.resumed_steps == {"seed-0-fold-0": 12}
+    checkpoint = fits.checkpoint("seed-1-fold-0")
+    checkpoint.write_text("a checkpoint under way")
+
+    again = cache.stage_fits("finetune", "f" * 64)  # as the rerun of a killed run opens it
+    back = again.load("seed-0-fold-0")
+    assert back is not None and again.reused == ["seed-0-fold-0"]
+    expected = a_fit(resumed_from_step=12)
+    assert np.array_equal(back.probabilities, expected.probabilities)
+    assert dataclasses.replace(back, probabilities=None) == dataclasses.replace(expected, probabilities=None)
+    assert cache.stage_fits("finetune", "0" * 64).load("seed-0-fold-0") is None  # another plan's stage
+
+    cache.finish_stage("finetune", "f" * 64)
+    assert not checkpoint.exists() and cache.stage_fits("finetune", "f" * 64).load("seed-0-fold-0") is None
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_an_edited_or_damaged_fit_is_fitted_again(cache: RunCache, suffix: str) -> None:
+    fits = cache.stage_fits("probe", "f" * 64)
+    fits.save("seed-0-fold-1", a_fit())
+    (path,) = fits.folder.glob(f"*{suffix}")
+    if suffix == ".json":
+        path.write_text(path.read_text().replace("1.25", "0.25"))
+    else:
+        path.write_bytes(path.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.warns(RunCacheWarning, match="ignoring the run-cache entry .*seed-0-fold-1"):
+        assert fits.load("seed-0-fold-1") is None
+
+
+def test_opening_a_cache_removes_what_killed_writers_left(tmp_path: Path) -> None:
+    directory = tmp_path / "runs" / "0123"
+    partial = directory / "finetune-abc.partial"
+    partial.mkdir(parents=True)
+    dead = [directory / ".probe-abc.json.999999999-00ff00ff.tmp", partial / ".seed-0-fold-0.json.999999999-0a.tmp"]
+    for path in dead:
+        path.write_text("half")
+    live = directory / f".zero-shot-abc.json.{os.getpid()}-0b.tmp"
+    live.write_text("being written by a run still going")
+    RunCache(directory, "0123")
+    assert not any(path.exists() for path in dead)
+    assert live.exists()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -59,3 +62,96 @@ def test_out_of_range_parameters_are_refused(tiny_bert: str, param: str, value: 
     texts, labels = toy_data()
     with pytest.raises(ConfigError, match=f"the '{param}' parameter of FinetuneClassifier is out of range"):
         FinetuneClassifier(model=tiny_bert, device="cpu", **{param: value}).fit(texts, labels)
+
+
+# Checkpoints: a fit killed mid-training resumes from its last checkpoint and ends exactly as an uninterrupted one.
+
+RESUMABLE = {"device": "cpu", "batch_size": 4, "min_steps": 24, "min_epochs": 6, "patience": 100, "seed": 3}
+
+
+def keep_checkpoint(monkeypatch: pytest.MonkeyPatch, count: int) -> list[int]:
+    """Make fit leave its ``count``-th checkpoint on disk, as a kill right after writing it would; return the steps
+    written. Every checkpoint is taken here (none left out for being too recent), one after the other."""
+    from bertwise.strategies import checkpoint
+
+    steps: list[int] = []
+    real = checkpoint.save_checkpoint
+
+    def save_only_first(path: Path, **kwargs: Any) -> bool:
+        if len(steps) == count:
+            return False  # the process is "dead": nothing more is written
+        steps.append(kwargs["step"])
+        return real(path, **kwargs)
+
+    def synchronous(writer: checkpoint.CheckpointWriter) -> bool:
+        writer.wait()
+        return True
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_only_first)
+    monkeypatch.setattr(checkpoint, "remove_checkpoint", lambda path: None)
+    monkeypatch.setattr(checkpoint.CheckpointWriter, "due", synchronous)
+    return steps
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_bert: str) -> FinetuneClassifier:
+    texts, labels = toy_data()
+    # Two validations an epoch: checkpoints come mid-epoch as well as at its end.
+    return FinetuneClassifier(model=tiny_bert, evaluations_per_epoch=2, **RESUMABLE).fit(texts, labels)
+
+
+def test_a_fit_killed_mid_training_resumes_from_its_checkpoint_exactly(
+    tiny_bert: str, uninterrupted: FinetuneClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts, labels = toy_data()
+    checkpoint = tmp_path / "fit.checkpoint"
+    killed = FinetuneClassifier(model=tiny_bert, evaluations_per_epoch=2, **RESUMABLE)
+    killed.checkpoint_path = checkpoint
+    steps = keep_checkpoint(monkeypatch, 3)
+    killed.fit(texts, labels)
+    assert steps == [2, 4, 6]  # 16 training texts in batches of 4: 4 steps an epoch, validated every 2
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["fit.checkpoint", "fit.checkpoint.step-6.pt"]
+    assert uninterrupted.steps_ > 6  # training went on after the kill: its validations are compared below
+
+    monkeypatch.undo()
+    resumed = FinetuneClassifier(model=tiny_bert, evaluations_per_epoch=2, **RESUMABLE)
+    resumed.checkpoint_path = checkpoint
+    resumed.fit(texts, labels)
+    assert resumed.resumed_from_step_ == 6
+    # Every validation loss after step 6 comes from weights trained after the resume: any part of the state not
+    # restored exactly (weights, optimiser moments, schedule, dropout's generator, batch order) would change them.
+    assert resumed.history_ == uninterrupted.history_
+    assert (resumed.best_step_, resumed.steps_) == (uninterrupted.best_step_, uninterrupted.steps_)
+    assert np.array_equal(resumed.predict_proba(texts), uninterrupted.predict_proba(texts))
+    assert list(tmp_path.iterdir()) == []  # finished: its checkpoint is gone
+
+
+def test_a_damaged_checkpoint_or_another_fits_is_not_resumed(
+    tiny_bert: str, uninterrupted: FinetuneClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertwise.strategies.checkpoint import CheckpointWarning
+
+    texts, labels = toy_data()
+    checkpoint = tmp_path / "fit.checkpoint"
+    killed = FinetuneClassifier(model=tiny_bert, evaluations_per_epoch=2, **RESUMABLE)
+    killed.checkpoint_path = checkpoint
+    keep_checkpoint(monkeypatch, 2)
+    killed.fit(texts, labels)
+    monkeypatch.undo()
+
+    other = FinetuneClassifier(model=tiny_bert, evaluations_per_epoch=2, **{**RESUMABLE, "seed": 4})
+    other.checkpoint_path = checkpoint
+    other.fit(texts, labels)
+    assert other.resumed_from_step_ is None  # another seed's training: not this one's to resume
+
+    keep_checkpoint(monkeypatch, 2)
+    killed.fit(texts, labels)
+    monkeypatch.undo()
+    (tensors,) = tmp_path.glob("*.pt")
+    tensors.write_bytes(tensors.read_bytes()[:-100] + bytes(100))  # damaged on disk, its record intact
+    damaged = FinetuneClassifier(model=tiny_bert, evaluations_per_epoch=2, **RESUMABLE)
+    damaged.checkpoint_path = checkpoint
+    with pytest.warns(CheckpointWarning, match="does not match the sha256"):
+        damaged.fit(texts, labels)
+    assert damaged.resumed_from_step_ is None
+    assert np.array_equal(damaged.predict_proba(texts), uninterrupted.predict_proba(texts))  # trained from scratch

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.protocol import Protocol
+
+if TYPE_CHECKING:
+    from bertwise.evaluation.runner import FitStore
 
 # How far beyond the data the fitted curve is drawn, in multiples of the full set's examples per class.
 FORECAST_MULTIPLES = (1.5, 2.0, 4.0, 8.0)
@@ -90,13 +93,15 @@ def run_curve(
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
     on_fit: Callable[[str, int, int, float], None] | None = None,
+    store: FitStore | None = None,
 ) -> dict[str, Any]:
     """The ``learning_curve`` part of results.json.
 
     ``full_runs[name]`` holds the main evaluation's predicted class indices on the first fold's test rows, one row
     per run: the curve's last point. ``zero_shot_predictions`` are zero-shot's predicted indices on all test rows.
+    ``store`` keeps every finished fit and gives back those an earlier, killed curve finished.
     """
-    from bertwise.evaluation.runner import fit_predict
+    from bertwise.evaluation.runner import stored_fit
     from bertwise.evaluation.statistics import bootstrap_metrics, crossover, fit_learning_curve
     from bertwise.exceptions import BertwiseError
 
@@ -142,12 +147,15 @@ def run_curve(
                 for repeat in range(plan.repeats.get(name, 1)):
                     rows = balanced_subsample(pool, per_class, seed=config.seed + 7919 * repeat + per_class)
                     train_rows = len(rows)
-                    fit = fit_predict(
-                        name,
-                        config,
-                        pool.subset(rows),
-                        test_texts,
-                        classes,
+                    fit = stored_fit(
+                        store,
+                        f"{name}-{per_class}-{repeat}",
+                        kill_point="curve fit",
+                        name=name,
+                        config=config,
+                        train=pool.subset(rows),
+                        test_texts=test_texts,
+                        classes=classes,
                         seed=config.seed + repeat,
                         overrides=(overrides or {}).get(name),
                         fresh=False,
@@ -174,10 +182,13 @@ def run_curve(
     for name, points in curves.items():
         forecast = None
         if len(points) >= 3:
+            # The forecast rests on the largest measured point, so its band starts from that point's interval.
+            last = max(points, key=lambda point: point["per_class"])
             forecast = fit_learning_curve(
                 [point["per_class"] for point in points],
                 [point["per_run_macro_f1"] for point in points],
                 forecast_at=forecast_at,
+                measured=(last["macro_f1"], *last["interval"]),
                 seed=config.seed,
             )
         forecasts[name] = forecast

@@ -16,10 +16,22 @@ Keys
 
 Layout
     ``<cache dir>/runs/<run key>/<stage>-<stage key>.json`` (with ``.npz`` arrays beside it for a strategy). JSON and
-    ``.npz`` only, never pickle; each file is written to a temporary name and renamed, the ``.npz`` first and the JSON
-    (holding the ``.npz``'s sha256) last, so an interrupted write leaves no entry rather than half of one. A damaged
-    or unreadable entry is reported with a :class:`RunCacheWarning` and computed again; a cache that cannot be
-    written is reported once and the run goes on without it.
+    ``.npz`` only, never pickle; each file is written to a temporary name and renamed (:mod:`bertwise.atomic`), the
+    ``.npz`` first and the JSON (holding the ``.npz``'s sha256) last, so an interrupted write leaves no entry rather
+    than half of one.
+
+Within a stage
+    A stage still under way keeps each fit it finished in ``<stage>-<stage key>.partial/`` (a JSON and an ``.npz`` per
+    fit, as above), and fine-tuning keeps its training checkpoints there (:mod:`bertwise.strategies.checkpoint`): a
+    run killed halfway through a stage resumes with the fits it finished and the fit it was training. The folder is
+    removed once the stage's own entry is written.
+
+Trust
+    Every JSON entry holds the sha256 of its own canonical JSON (``sha256``, computed without that field): an entry
+    edited by hand or damaged on disk, down to one digit of one metric, is reported with a :class:`RunCacheWarning`
+    and computed again, never trusted. The hash guards against accidents, not against someone who recomputes it:
+    the cache is as trustworthy as the folder it lives in. A cache that cannot be written is reported once and the
+    run goes on without it.
 """
 
 from __future__ import annotations
@@ -29,8 +41,7 @@ import functools
 import hashlib
 import io
 import json
-import os
-import tempfile
+import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,16 +49,19 @@ from typing import Any
 
 import numpy as np
 
+from bertwise import atomic
 from bertwise.backbone.resolve import Backbone
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.budget import Calibration
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol
-from bertwise.evaluation.runner import StrategyResult
+from bertwise.evaluation.runner import Fit, StrategyResult
 
 # Bump when what an entry holds or means changes, so old entries are simply no longer found.
-RUN_CACHE_FORMAT = 1
+RUN_CACHE_FORMAT = 2
+# The learning curve's stage name: its entry, and the folder of fits a killed curve left.
+CURVE_STAGE = "learning-curve"
 # Their results can change between releases while bertwise's own version stays the same.
 _LIBRARIES = ("numpy", "scipy", "scikit-learn")
 
@@ -63,6 +77,10 @@ class RunCache:
         self.directory = directory
         self.run_key = run_key
         self._write_failed = False
+        # What killed runs left: temporary files of dead processes (a live one's may be about to be renamed).
+        atomic.remove_leftovers(directory)
+        for partial in directory.glob("*.partial"):
+            atomic.remove_leftovers(partial)
 
     @classmethod
     def open(
@@ -216,19 +234,32 @@ class RunCache:
         )
 
     def load_curve(self, key: str) -> dict[str, Any] | None:
-        data = self._read_json("learning-curve", key)
+        data = self._read_json(CURVE_STAGE, key)
         if data is None:
             return None
         curve = data.get("learning_curve")
         if not isinstance(curve, dict) or "strategies" not in curve:
-            self._damaged("learning-curve", self._path("learning-curve", key), ValueError("no learning curve in it"))
+            self._damaged(CURVE_STAGE, self._path(CURVE_STAGE, key), ValueError("no learning curve in it"))
             return None
         return curve
 
     def save_curve(self, key: str, curve: Mapping[str, Any]) -> None:
         if "failed" in curve:
             return  # as with strategies, a failed part is computed again
-        self._write_entry("learning-curve", key, {"learning_curve": dict(curve)})
+        self._write_entry(CURVE_STAGE, key, {"learning_curve": dict(curve)})
+
+    # Fits within a stage ------------------------------------------------------------------------------------------
+
+    def stage_fits(self, stage: str, key: str) -> StageFits:
+        """The fits the stage ``stage`` (a strategy's name or "learning-curve") under ``key`` finished so far."""
+        return StageFits(self, stage, key)
+
+    def finish_stage(self, stage: str, key: str) -> None:
+        """Drop the stage's fits and checkpoints, once its own entry is written."""
+        shutil.rmtree(self._partial_folder(stage, key), ignore_errors=True)
+
+    def _partial_folder(self, stage: str, key: str) -> Path:
+        return self.directory / f"{stage}-{key}.partial"
 
     # Files -------------------------------------------------------------------------------------------------------
 
@@ -238,8 +269,8 @@ class RunCache:
     def _path(self, stage: str, key: str) -> Path:
         return self.directory / f"{stage}-{key}.json"
 
-    def _read_json(self, stage: str, key: str) -> dict[str, Any] | None:
-        path = self._path(stage, key)
+    def _read_json(self, stage: str, key: str, path: Path | None = None) -> dict[str, Any] | None:
+        path = path or self._path(stage, key)
         try:
             text = path.read_text(encoding="utf-8")
         except (FileNotFoundError, NotADirectoryError):  # nothing kept yet
@@ -253,7 +284,9 @@ class RunCache:
                 raise ValueError("not a JSON object")
             if data.get("format") != RUN_CACHE_FORMAT or data.get("key") != key or data.get("stage") != stage:
                 raise ValueError("it belongs to another key or format")
-        except ValueError as error:
+            if data.get("sha256") != _entry_sha256(data):
+                raise ValueError("its content does not match the sha256 it was written with (edited or damaged)")
+        except (ValueError, RecursionError) as error:
             self._damaged(stage, path, error)
             return None
         return data
@@ -266,22 +299,19 @@ class RunCache:
         with np.load(io.BytesIO(blob), allow_pickle=False) as loaded:
             return {name: loaded[name] for name in loaded.files}
 
-    def _write_entry(self, stage: str, key: str, payload: Mapping[str, Any]) -> None:
-        entry = {"format": RUN_CACHE_FORMAT, "key": key, "stage": stage, **payload}
-        self._write_file(self._path(stage, key), (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+    def _write_entry(self, stage: str, key: str, payload: Mapping[str, Any], path: Path | None = None) -> None:
+        entry: dict[str, Any] = {"format": RUN_CACHE_FORMAT, "key": key, "stage": stage, **payload}
+        # Hashed as it will be read back (tuples as lists, keys as strings), so that reading can check it.
+        entry = json.loads(json.dumps(entry, default=_plain))
+        entry["sha256"] = _entry_sha256(entry)
+        self._write_file(path or self._path(stage, key), (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def _write_file(self, path: Path, blob: bytes) -> bool:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # A unique temporary name: two identical runs at once must not write into each other's half file.
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(blob)
-                os.replace(temporary, path)
-            except BaseException:  # Ctrl-C included: no half file is left behind
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            # A unique temporary name: two identical runs at once must not write into each other's half file. Not
+            # flushed to disk before the rename: every entry is checked against its hash, which a power cut's damage
+            # fails, and a stage keeps one entry per fit.
+            atomic.write_bytes(path, blob, durable=False)
         except OSError as error:
             if not self._write_failed:
                 self._write_failed = True
@@ -302,6 +332,61 @@ class RunCache:
             RunCacheWarning,
             stacklevel=2,
         )
+
+
+class StageFits:
+    """The fits one stage finished, kept so that the stage, killed halfway, resumes fit by fit (a runner FitStore).
+
+    Each fit is a JSON entry (its costs, parameters and details, hashed like every entry) and an ``.npz`` of its
+    test probabilities, in the stage's ``.partial`` folder; so is fine-tuning's checkpoint of the fit under way.
+    ``reused`` and ``resumed_steps`` say what this run took back, for results.json's ``resumed``.
+    """
+
+    def __init__(self, cache: RunCache, stage: str, key: str) -> None:
+        self.cache = cache
+        self.stage = stage
+        self.key = key
+        self.folder = cache._partial_folder(stage, key)
+        self.reused: list[str] = []
+        self.resumed_steps: dict[str, int] = {}
+
+    def load(self, fit_id: str) -> Fit | None:
+        path = self.folder / f"{fit_id}.json"
+        data = self.cache._read_json(self._stage(fit_id), self.key, path)
+        if data is None:
+            return None
+        try:
+            arrays = self.cache._read_arrays(path.with_suffix(".npz"), data["arrays_sha256"])
+            kept = data["fit"]
+            fit = Fit(probabilities=arrays["probabilities"], estimator=None, **kept)
+            if fit.probabilities.ndim != 2 or not isinstance(fit.params, dict) or not isinstance(fit.details, dict):
+                raise ValueError("its arrays or fields are not a fit's")
+        except Exception as error:  # as with a strategy's entry, damage may take any form: fit it again
+            self.cache._damaged(f"{self.stage} {fit_id}", path, error)
+            return None
+        self.reused.append(fit_id)
+        return fit
+
+    def save(self, fit_id: str, fit: Fit) -> None:
+        if fit.resumed_from_step is not None:
+            self.resumed_steps[fit_id] = fit.resumed_from_step
+        buffer = io.BytesIO()
+        np.savez(buffer, probabilities=fit.probabilities)
+        blob = buffer.getvalue()
+        path = self.folder / f"{fit_id}.json"
+        if not self.cache._write_file(path.with_suffix(".npz"), blob):
+            return
+        kept = {item.name: getattr(fit, item.name) for item in dataclasses.fields(Fit)}
+        del kept["probabilities"], kept["estimator"]
+        payload = {"fit": kept, "arrays_sha256": hashlib.sha256(blob).hexdigest()}
+        self.cache._write_entry(self._stage(fit_id), self.key, payload, path)
+
+    def checkpoint(self, fit_id: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / f"{fit_id}.checkpoint"
+
+    def _stage(self, fit_id: str) -> str:
+        return f"{self.stage} {fit_id}"
 
 
 def data_fingerprint(split: DataSplit) -> str:
@@ -365,6 +450,11 @@ def _update_with_array(digest: Any, name: str, array: np.ndarray) -> None:
     contiguous = np.ascontiguousarray(array)
     digest.update(f"{name}\0{contiguous.dtype.str}\0{contiguous.shape}\0".encode())
     digest.update(contiguous.tobytes())
+
+
+def _entry_sha256(entry: Mapping[str, Any]) -> str:
+    """sha256 of an entry's canonical JSON without its own ``sha256`` field."""
+    return _digest({name: value for name, value in entry.items() if name != "sha256"})
 
 
 def _digest(value: Any) -> str:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,10 +18,16 @@ from bertwise.backbone.batching import run_inference
 from bertwise.backbone.device import autocast_dtype, resolve_device
 from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
-from bertwise.backbone.resolve import resolve_backbone
+from bertwise.backbone.resolve import Backbone, resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
 from bertwise.exceptions import ConfigError
 from bertwise.strategies.base import Strategy, StrategyTags
+from bertwise.strategies.checkpoint import (
+    CheckpointWarning,
+    CheckpointWriter,
+    LoopState,
+    load_checkpoint,
+)
 
 # Batches drawn into one pool before sorting by length: large enough that batches are nearly uniform in length
 # (little padding), small enough that batch order stays random across the epoch.
@@ -50,11 +62,21 @@ class FinetuneClassifier(Strategy):
     device: "auto", "cpu", "cuda" or "mps".
     precision: "auto" trains under bfloat16 autocast (float32 master weights and optimiser state) where the hardware
         multiplies bfloat16 natively, GPUs and recent CPUs alike; "float32" or "bfloat16" force one.
+
+    Checkpoints: set the attribute ``checkpoint_path`` (a file path; not a parameter, since it changes no result)
+    and ``fit`` keeps a checkpoint there at the end of every epoch and after every mid-epoch validation (weights,
+    optimiser and schedule, random generators, early-stopping state; see :mod:`bertwise.strategies.checkpoint`),
+    written in the background and spaced so that they take at most about a tenth of training time.
+    A later ``fit`` with the same settings on the same texts and labels resumes from it and ends with the same
+    weights, bit for bit on a CPU, as a fit never interrupted; ``resumed_from_step_`` then says from which step
+    (None: from the start). The checkpoint is removed when the fit finishes. ``compare`` points it into the run
+    cache, so a comparison killed mid fine-tuning loses at most one epoch.
     """
 
     tags: ClassVar[StrategyTags] = StrategyTags(
         name="finetune", trains_backbone=True, uses_labels_for_training=True, seed_dependent=True
     )
+    checkpoint_path: str | Path | None = None
 
     def __init__(
         self,
@@ -111,16 +133,58 @@ class FinetuneClassifier(Strategy):
                 )
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
-        import time
+        import torch
 
+        self._check_params()
+        torch.manual_seed(self.seed)
+        training = self._prepare(texts, labels)
+        state = LoopState()
+        checkpoint = Path(self.checkpoint_path) if self.checkpoint_path is not None else None
+        fit = self._fit_digest(texts, labels, training) if checkpoint is not None else ""
+        self.resumed_from_step_: int | None = None
+        self.resumed_seconds_ = 0.0
+        restored = self._restore(checkpoint, fit, training, state) if checkpoint is not None else "none"
+        if restored == "resumed":
+            self.resumed_from_step_ = state.step
+            self.resumed_seconds_ = state.seconds
+        elif restored == "broken":  # part of it may have been loaded: start from a clean slate
+            torch.manual_seed(self.seed)
+            training, state = self._prepare(texts, labels), LoopState()
+        writer = CheckpointWriter(checkpoint, fit) if checkpoint is not None else None
+        try:
+            seconds = self._train(training, state, writer)
+        finally:
+            if writer is not None:
+                writer.wait()  # whatever happens, never leave a checkpoint half written (a kill aside)
+        if writer is not None:
+            writer.finish()  # the fit is over: what it produced is kept by whoever asked for it
+        network = training.network
+        if state.best_state is not None:
+            network.load_state_dict(state.best_state)
+        network.eval()
+        self.train_seconds_ = state.seconds + seconds
+        self.train_examples_ = state.examples_seen
+        self.network_ = network
+        self.tokenizer_ = training.tokenizer
+        self.max_length_ = training.max_length
+        self.device_ = training.device
+        self.amp_ = training.amp
+        self.backbone_ = training.backbone
+        self.history_ = state.history
+        if state.best_step is not None:
+            self.best_step_ = state.best_step
+        self.steps_ = state.step
+        self.planned_steps_ = training.total_steps
+        self.stopped_early_ = state.stopped_early
+        self.n_validation_ = training.n_validation
+
+    def _prepare(self, texts: list[str], labels: list[Label]) -> _Training:
+        """The network, its optimiser and schedule, and the tokenized training and validation parts."""
         import torch
         from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
         from bertwise.data.split import stratified_holdout
 
-        self._check_params()
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
         backbone = resolve_backbone(self.model)
         device = resolve_device(self.device)
         tokenizer = load_tokenizer(backbone.path)
@@ -130,11 +194,6 @@ class FinetuneClassifier(Strategy):
         train_part, validation_part = stratified_holdout(
             LabeledTexts(tuple(texts), tuple(labels)), fraction=self.validation_fraction, seed=self.seed
         )
-        train_ids = tokenize(tokenizer, train_part.texts, max_length)
-        validation_ids = tokenize(tokenizer, validation_part.texts, max_length)
-        train_targets = np.array([label_index[label] for label in train_part.labels])
-        validation_targets = np.array([label_index[label] for label in validation_part.labels])
-
         with quiet_loading():
             network = AutoModelForSequenceClassification.from_pretrained(
                 backbone.path,
@@ -165,84 +224,190 @@ class FinetuneClassifier(Strategy):
         # The fused kernel updates all parameters in one pass: a third of the optimiser's time on a CPU, where the
         # loop over tensors was a quarter of every step (benchmarks/finetune_speed.py).
         optimizer = torch.optim.AdamW(groups, lr=self.learning_rate_, fused=device.type in ("cpu", "cuda"))
-        scheduler = get_linear_schedule_with_warmup(optimizer, round(self.warmup_ratio * total_steps), total_steps)
-        amp = autocast_dtype(device, self.precision)
-        pad_id = tokenizer.pad_token_id or 0
-        evaluate_every = max(1, steps_per_epoch // self.evaluations_per_epoch)
+        return _Training(
+            backbone=backbone,
+            tokenizer=tokenizer,
+            max_length=max_length,
+            device=device,
+            amp=autocast_dtype(device, self.precision),
+            network=network,
+            optimizer=optimizer,
+            scheduler=get_linear_schedule_with_warmup(optimizer, round(self.warmup_ratio * total_steps), total_steps),
+            rng=np.random.default_rng(self.seed),
+            train_ids=tokenize(tokenizer, train_part.texts, max_length),
+            train_targets=np.array([label_index[label] for label in train_part.labels]),
+            validation_ids=tokenize(tokenizer, validation_part.texts, max_length),
+            validation_targets=np.array([label_index[label] for label in validation_part.labels]),
+            pad_id=tokenizer.pad_token_id or 0,
+            epochs=epochs,
+            total_steps=total_steps,
+            evaluate_every=max(1, steps_per_epoch // self.evaluations_per_epoch),
+            n_validation=len(validation_part),
+        )
 
-        best_score: tuple[float, float] | None = None
-        best_state: dict[str, Any] | None = None
-        history: list[dict[str, float]] = []
-        stale = 0
-        step = 0
-        stopped_early = False
-        examples_seen = 0
+    def _train(self, training: _Training, state: LoopState, writer: CheckpointWriter | None) -> float:
+        """Run (or go on with) the training loop; return the seconds it took in this process."""
         started = time.perf_counter()
-        bar = tqdm(total=total_steps, desc="finetune: training", unit="step", disable=not self.progress)
+        bar = tqdm(
+            total=training.total_steps, initial=state.step, desc="finetune: training", unit="step",
+            disable=not self.progress,
+        )  # fmt: skip
         try:
-            for epoch in range(epochs):
-                network.train()
-                for batch in _length_grouped_batches(train_ids, self.batch_size, rng):
-                    inputs = pad_batch([train_ids.input_ids[i] for i in batch], pad_id, device)
-                    targets = torch.as_tensor(train_targets[batch], device=device)
-                    with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                        logits = network(**inputs).logits
-                    loss = torch.nn.functional.cross_entropy(logits.float(), targets)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    step += 1
-                    examples_seen += len(batch)
+            while state.epoch < training.epochs and not state.stopped_early:
+                if state.batches is None:
+                    state.batches = _length_grouped_batches(training.train_ids, self.batch_size, training.rng)
+                    state.position = 0
+                training.network.train()
+                while state.position < len(state.batches) and not state.stopped_early:
+                    batch = state.batches[state.position]
+                    self._step(training, batch)
+                    state.position += 1
+                    state.step += 1
+                    state.examples_seen += len(batch)
                     bar.update(1)
-                    if step % evaluate_every == 0 or step == total_steps:
-                        f1, validation_loss = self._validate(
-                            network, validation_ids, validation_targets, pad_id, device, amp
-                        )
-                        history.append(
-                            {
-                                "step": step,
-                                "epoch": epoch + 1,
-                                "val_macro_f1": f1,
-                                "val_loss": validation_loss,
-                            }
-                        )
-                        bar.set_postfix(val_macro_f1=f"{f1:.3f}")
-                        if best_score is None or (f1, -validation_loss) > best_score:
-                            best_score = (f1, -validation_loss)
-                            best_state = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
-                            self.best_step_ = step
-                            stale = 0
-                        else:
-                            stale += 1
-                        network.train()
-                        # Stopping is allowed only in the second half of the schedule, once the learning rate has
-                        # decayed: earlier, noise on a small validation split could end training before the model
-                        # has learned anything (seen on a 200-text, 23-class set that stopped after 30 of 120 steps).
-                        if stale >= self.patience and epoch + 1 >= self.min_epochs and 2 * step >= total_steps:
-                            stopped_early = True
-                            break
-                if stopped_early:
+                    if state.step % training.evaluate_every == 0 or state.step == training.total_steps:
+                        self._evaluate(training, state)
+                        bar.set_postfix(val_macro_f1=f"{state.history[-1]['val_macro_f1']:.3f}")
+                        if writer is not None and state.position < len(state.batches) and not state.stopped_early:
+                            self._save(writer, training, state, time.perf_counter() - started)
+                if state.stopped_early:
                     break
+                state.epoch += 1
+                state.batches = None
+                # At least once an epoch, so a killed run loses at most one epoch of training.
+                if writer is not None and state.epoch < training.epochs:
+                    self._save(writer, training, state, time.perf_counter() - started)
         finally:
             bar.close()
-        self.train_seconds_ = time.perf_counter() - started
-        self.train_examples_ = examples_seen
-        if best_state is not None:
-            network.load_state_dict(best_state)
-        network.eval()
-        self.network_ = network
-        self.tokenizer_ = tokenizer
-        self.max_length_ = max_length
-        self.device_ = device
-        self.amp_ = amp
-        self.backbone_ = backbone
-        self.history_ = history
-        self.steps_ = step
-        self.planned_steps_ = total_steps
-        self.stopped_early_ = stopped_early
-        self.n_validation_ = len(validation_part)
+        return time.perf_counter() - started
+
+    def _step(self, training: _Training, batch: list[int]) -> None:
+        import torch
+
+        network, device, amp = training.network, training.device, training.amp
+        inputs = pad_batch([training.train_ids.input_ids[i] for i in batch], training.pad_id, device)
+        targets = torch.as_tensor(training.train_targets[batch], device=device)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            logits = network(**inputs).logits
+        loss = torch.nn.functional.cross_entropy(logits.float(), targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        training.optimizer.step()
+        training.scheduler.step()
+        training.optimizer.zero_grad(set_to_none=True)
+
+    def _evaluate(self, training: _Training, state: LoopState) -> None:
+        """Score the validation part, keep the best weights, and decide whether to stop early."""
+        f1, validation_loss = self._validate(
+            training.network,
+            training.validation_ids,
+            training.validation_targets,
+            training.pad_id,
+            training.device,
+            training.amp,
+        )
+        state.history.append(
+            {"step": state.step, "epoch": state.epoch + 1, "val_macro_f1": f1, "val_loss": validation_loss}
+        )
+        if state.best_score is None or (f1, -validation_loss) > state.best_score:
+            state.best_score = (f1, -validation_loss)
+            state.best_state = {k: v.detach().to("cpu", copy=True) for k, v in training.network.state_dict().items()}
+            state.best_step = state.step
+            state.stale = 0
+        else:
+            state.stale += 1
+        training.network.train()
+        # Stopping is allowed only in the second half of the schedule, once the learning rate has decayed: earlier,
+        # noise on a small validation split could end training before the model has learned anything (seen on a
+        # 200-text, 23-class set that stopped after 30 of 120 steps).
+        if (
+            state.stale >= self.patience
+            and state.epoch + 1 >= self.min_epochs
+            and 2 * state.step >= training.total_steps
+        ):
+            state.stopped_early = True
+
+    def _fit_digest(self, texts: list[str], labels: list[Label], training: _Training) -> str:
+        """What a checkpoint must have been made by to be resumed here: these settings on these texts and labels."""
+        params = {key: value for key, value in self.get_params().items() if key != "progress"}
+        described = {
+            "params": params,
+            "device": training.device.type,
+            "precision": str(training.amp),
+            "texts": texts,
+            "labels": labels,
+            "classes": self.classes_.tolist(),
+        }
+        canonical = json.dumps(described, sort_keys=True, default=_plain)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def _save(self, writer: CheckpointWriter, training: _Training, state: LoopState, seconds: float) -> None:
+        """Hand a snapshot of the training to ``writer``, unless the last one is too recent (``writer.due``)."""
+        import copy
+
+        import torch
+
+        if not writer.due():
+            return  # the last checkpoint is too recent to be worth another's cost
+        started = time.perf_counter()
+        # Copies: training goes on changing the weights and the optimiser's moments in place while they are written.
+        optimizer = training.optimizer.state_dict()
+        tensors: dict[str, Any] = {
+            "model": {k: v.detach().to("cpu", copy=True) for k, v in training.network.state_dict().items()},
+            "optimizer": {
+                "state": {
+                    index: {k: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else v for k, v in kept.items()}
+                    for index, kept in optimizer["state"].items()
+                },
+                "param_groups": copy.deepcopy(optimizer["param_groups"]),
+            },
+            "scheduler": copy.deepcopy(training.scheduler.state_dict()),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if training.device.type == "cuda":
+            tensors["cuda_rng"] = torch.cuda.get_rng_state(training.device)
+        best_is_current = state.best_step == state.step
+        if state.best_state is not None and not best_is_current:
+            tensors["best"] = state.best_state  # only when it differs from the weights saved anyway
+        saved = {
+            **state.to_json(),
+            "seconds": state.seconds + seconds,
+            "best_is_current": best_is_current,
+            "numpy_rng": training.rng.bit_generator.state,
+        }
+        writer.submit(state.step, tensors, saved, started=started)
+
+    def _restore(self, path: Path, fit: str, training: _Training, state: LoopState) -> str:
+        """Load the checkpoint at ``path`` into ``training`` and ``state``: "resumed", "none" (nothing to resume) or
+        "broken" (it did not fit this training, and ``training`` may be partly overwritten)."""
+        import torch
+
+        kept = load_checkpoint(path, fit=fit)
+        if kept is None:
+            return "none"
+        tensors, saved = kept
+        try:
+            training.network.load_state_dict(tensors["model"])
+            training.optimizer.load_state_dict(tensors["optimizer"])
+            training.scheduler.load_state_dict(tensors["scheduler"])
+            training.rng.bit_generator.state = saved["numpy_rng"]
+            state.load_json(saved)
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            warnings.warn(
+                f"bertwise: ignoring the training checkpoint {path}, which does not fit this training "
+                f"({type(error).__name__}: {error}); training this fit from the start",
+                CheckpointWarning,
+                stacklevel=2,
+            )
+            return "broken"
+        if saved.get("best_is_current"):
+            state.best_state = {k: v.detach().to("cpu", copy=True) for k, v in training.network.state_dict().items()}
+        elif "best" in tensors:
+            state.best_state = tensors["best"]
+        torch.set_rng_state(tensors["torch_rng"])
+        if training.device.type == "cuda" and "cuda_rng" in tensors:
+            torch.cuda.set_rng_state(tensors["cuda_rng"], training.device)
+        return "resumed"
 
     def _validate(
         self, network: Any, tokenized: Tokenized, targets: np.ndarray, pad_id: int, device: Any, amp: Any
@@ -272,6 +437,34 @@ class FinetuneClassifier(Strategy):
         )
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class _Training:
+    """What one fit trains with, set up before the loop; its optimiser, schedule and generator are checkpointed."""
+
+    backbone: Backbone
+    tokenizer: Any
+    max_length: int
+    device: Any
+    amp: Any
+    network: Any
+    optimizer: Any
+    scheduler: Any
+    rng: np.random.Generator
+    train_ids: Tokenized
+    train_targets: np.ndarray
+    validation_ids: Tokenized
+    validation_targets: np.ndarray
+    pad_id: int
+    epochs: int
+    total_steps: int
+    evaluate_every: int
+    n_validation: int
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)  # numpy labels; anything else by its text
 
 
 def default_learning_rate(hidden_size: int) -> float:
