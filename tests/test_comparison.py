@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -55,10 +57,52 @@ def two_runs(tiny_bert: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return saved[0], saved[1], out
 
 
+def without_timings(saved: dict[str, Any]) -> dict[str, Any]:
+    """The whole results.json but what a clock or a memory gauge measured, and what was estimated from such speeds."""
+    kept = copy.deepcopy(saved)
+    del kept["machine"]["time"]
+    # Calibration speeds, the estimates made from them, and measured seconds; a budget's limit and cuts stay.
+    kept["budget"] = {key: kept["budget"][key] for key in ("limit_seconds", "cuts")}
+    for strategy in kept["strategies"]:
+        del strategy["cost"]
+        for run in strategy["runs"]:
+            del run["fit_seconds"]
+    # Reasons may cite a strategy's speed ("4.3 ms per text"); the choice and every other word must match.
+    kept["recommendation"] = json.loads(
+        re.sub(r"\d+(?:\.\d+)?\s?(?:ms|s|min|h)\b", "<time>", json.dumps(kept["recommendation"]))
+    )
+    return kept
+
+
 def test_the_same_seed_gives_identical_numbers(two_runs: tuple[dict[str, Any], dict[str, Any], Path]) -> None:
     first, second, _ = two_runs
     assert first["resumed"] == second["resumed"] == []  # both computed, so this tests determinism
     assert numbers(first) == numbers(second)
+    assert without_timings(first) == without_timings(second)  # every other key too, the record below included
+
+
+def test_results_json_records_what_it_takes_to_reproduce_it(
+    two_runs: tuple[dict[str, Any], dict[str, Any], Path], tiny_bert: str
+) -> None:
+    import hashlib
+    from importlib.metadata import version
+
+    import bertwise
+    from bertwise.data.split import load_split
+    from bertwise.evaluation.run_cache import data_fingerprint
+
+    saved = two_runs[0]
+    versions = saved["versions"]
+    assert versions["bertwise"] == saved["bertwise_version"] == bertwise.__version__
+    for library in ("torch", "transformers", "scikit-learn", "numpy", "sentence-transformers"):
+        assert versions[library] == version(library)
+    assert versions["python"] == saved["machine"]["python"]
+    assert saved["command"] is None  # called from Python; the CLI records its command line
+    # The backbone's weights, hashed here independently of bertwise.
+    assert saved["model"]["sha256"] == hashlib.sha256((Path(tiny_bert) / "model.safetensors").read_bytes()).hexdigest()
+    source = Path(saved["dataset"]["train"]["source"])
+    assert saved["dataset"]["fingerprint"] == data_fingerprint(load_split(source, cross_validation_below=5000))
+    assert {"platform", "processor", "cpu_count", "memory_gb", "torch_threads", "cuda_device"} <= set(saved["machine"])
 
 
 def test_every_metric_has_an_interval_around_its_mean(two_runs: tuple[dict[str, Any], dict[str, Any], Path]) -> None:
@@ -102,6 +146,11 @@ def test_learning_curves_end_at_the_full_set_and_zero_shot_is_the_reference(
             assert set(point["per_class_f1"]) == {"cooking", "sports", "weather"}
     assert curve["strategies"]["probe"][0]["runs"] == 2
     assert curve["crossover"]["status"] in {"observed", "extrapolated", "none", "unknown"}
+    # A forecast beyond the data is never more certain than the measured point it rests on.
+    for name, fit in curve["fit"].items():
+        low, high = curve["strategies"][name][-1]["interval"]
+        for point in (fit or {}).get("extrapolation", []):
+            assert point["interval"][1] - point["interval"][0] >= high - low - 2e-4
 
 
 def test_the_recommendation_diagnostics_and_reports_are_written(
@@ -121,7 +170,7 @@ def test_a_budget_is_honoured_in_the_plan_and_reported(tiny_bert: str, toy_csv: 
     comparison = compare(
         toy_csv,
         model=tiny_bert,
-        out=tmp_path,
+        out=tmp_path / "out",  # not tmp_path itself: toy.csv there is no file of compare's
         budget="1s",
         report=False,
         **FAST,  # type: ignore[arg-type]
@@ -131,7 +180,7 @@ def test_a_budget_is_honoured_in_the_plan_and_reported(tiny_bert: str, toy_csv: 
     assert comparison.budget["limit_seconds"] == 1.0
     finetune = comparison.result("finetune")
     assert finetune.params["min_steps"] < 400  # training was shortened to fit
-    assert json.loads((tmp_path / "results.json").read_text())["budget"]["cuts"] == cuts
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["budget"]["cuts"] == cuts
 
 
 # The run cache: a rerun reuses every finished stage, an interrupted run resumes, and nothing changes a number.
@@ -291,3 +340,61 @@ def test_without_the_cache_nothing_is_read(
     monkeypatch.setattr("bertwise.evaluation.budget.calibrate", calibrate)
     with pytest.raises(Calibrated):
         compare(fixed_test_data, model=tiny_bert, out=tmp_path, cache=False, **CACHED)  # type: ignore[arg-type]
+
+
+# The plan comes first, and the output folder is checked before anything runs.
+
+
+def test_the_plan_comes_first_and_a_long_one_names_the_budget_that_fits_15_minutes(
+    tiny_bert: str, toy_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bertwise.comparison import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS
+    from bertwise.evaluation.budget import Calibration
+    from bertwise.report.table import plan_lines
+
+    # A machine this slow makes the default plan hours long; the tiny model would then run it in seconds anyway.
+    slow = Calibration(encode_texts_per_second=50.0, train_examples_per_second=1.0, probe_seconds_per_row=0.001)
+    monkeypatch.setattr("bertwise.evaluation.budget.calibrate", lambda *args, **kwargs: slow)
+
+    class Planned(Exception):
+        pass
+
+    seen: list[tuple[int, dict[str, Any], list[str]]] = []
+
+    def on_plan(comparison: Any) -> None:
+        seen.append((len(comparison.results), comparison.budget, plan_lines(comparison.protocol, comparison.budget)))
+        raise Planned  # the plan is all this test needs
+
+    with pytest.raises(Planned):
+        compare(toy_csv, model=tiny_bert, out=tmp_path / "out", on_plan=on_plan, cache=False, **FAST)  # type: ignore[arg-type]
+    ((finished, budget, lines),) = seen
+    assert finished == 0  # before any strategy ran
+    assert budget["estimated_seconds"] > LONG_PLAN_SECONDS and budget["cuts"] == []  # the plan itself is not cut
+    suggested = budget["suggested"]
+    assert suggested["budget_seconds"] == SUGGESTED_BUDGET_SECONDS
+    assert 0 < suggested["estimated_seconds"] <= SUGGESTED_BUDGET_SECONDS and suggested["cuts"]
+    assert lines[0].startswith("plan: cross-validation (5 folds)")
+    assert any("--budget 15m would cut it to about" in line and suggested["cuts"][0] in line for line in lines)
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "under a file", "foreign results.json", "foreign report"])
+def test_a_bad_output_folder_is_refused_before_the_data_is_read(where: str, tmp_path: Path) -> None:
+    from bertwise.exceptions import ConfigError
+
+    (tmp_path / "file").write_text("mine\n")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "results.json").write_text('{"accuracy": 0.9}\n')
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.html").write_text("<p>my report</p>\n")
+    out = {
+        "file": tmp_path / "file",
+        "under a file": tmp_path / "file" / "out",
+        "foreign results.json": tmp_path / "theirs",
+        "foreign report": tmp_path / "report",
+    }[where]
+    # The data does not exist: the folder's error coming first shows it is checked before anything is loaded.
+    with pytest.raises(ConfigError, match=re.escape(f"'{out}'")):
+        compare(tmp_path / "missing.csv", out=out)
+    assert (tmp_path / "file").read_text() == "mine\n"
+    assert (tmp_path / "theirs" / "results.json").read_text() == '{"accuracy": 0.9}\n'

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +19,16 @@ from bertwise.config import STRATEGY_NAMES, CompareConfig
 from bertwise.data.dataset import DataSplit, LabeledTexts
 from bertwise.evaluation.protocol import Protocol
 from bertwise.evaluation.runner import SCHEMA_VERSION, StrategyResult
+from bertwise.exceptions import ConfigError
 from bertwise.recommendation import Recommendation
+
+if TYPE_CHECKING:
+    from bertwise.data.split import DataSource
+
+# Without --budget, a plan estimated over LONG_PLAN_SECONDS is announced as long, with the cuts --budget would make
+# to fit SUGGESTED_BUDGET_SECONDS.
+LONG_PLAN_SECONDS = 30 * 60
+SUGGESTED_BUDGET_SECONDS = 15 * 60
 
 
 @dataclass
@@ -39,6 +49,9 @@ class Comparison:
     recommendation: Recommendation | None = None
     # Stages taken from the run cache rather than computed: "calibration", strategy names, "learning curve".
     resumed: list[str] = field(default_factory=list)
+    # The software that computed the numbers (bertwise, python and library versions) and the command that ran.
+    versions: dict[str, str | None] = field(default_factory=dict)
+    command: list[str] | None = None
     # ``save_best``: the model folder written, or why none was (nothing recommended); never in results.json.
     saved_model: Path | None = None
     save_best_error: str | None = None
@@ -50,15 +63,25 @@ class Comparison:
                 return result
         raise KeyError(f"no result for strategy {name!r}; ran: {', '.join(r.name for r in self.results)}")
 
+    @functools.cached_property
+    def data_fingerprint(self) -> str:
+        """The run cache's sha256 of the train and test texts and labels in order (and how the test set was made)."""
+        from bertwise.evaluation.run_cache import data_fingerprint
+
+        return data_fingerprint(self.split)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "bertwise_version": __version__,
+            "versions": self.versions,
+            "command": self.command,
             "config": self.config.to_dict(),
             "machine": self.machine,
             "dataset": {
                 "train": _describe_part(self.split.train),
                 "test": {**_describe_part(self.split.test), "origin": self.split.test_origin},
+                "fingerprint": self.data_fingerprint,
                 "classes": [_plain(label) for label in self.split.classes],
                 "notes": list(self.split.notes),
                 "max_length": self.backbone.max_length,
@@ -70,6 +93,9 @@ class Comparison:
                 "sha256": self.backbone.sha256,
                 "embedded": self.backbone.embedded,
                 "pooling": self.backbone.pooling,
+                # A sentence-transformers checkpoint's Dense layers (their weights' sha256 included) and Normalize.
+                "dense": [layer.to_record() for layer in self.backbone.dense],
+                "normalize": self.backbone.normalize,
                 "max_length": self.backbone.max_length,
                 "precision": _precision_used(self.config),
             },
@@ -89,10 +115,23 @@ class Comparison:
 
     def save(self, out: str | Path, *, report: bool = True) -> Path:
         """Write results.json, each finished strategy's test predictions, report.html and summary.md into ``out``."""
+        directory = Path(out)
+        try:
+            return self._write(directory, report=report)
+        except OSError as err:
+            # compare checked the folder before starting; this is a disk that filled up or changed since.
+            where = f" ('{err.filename}')" if err.filename else ""
+            raise ConfigError(
+                f"cannot write the results to '{directory}': {err.strerror or err}{where}; the stages that finished "
+                "are kept in the run cache (unless --no-cache): rerun with a writable --out to get them back"
+            ) from None
+
+    def _write(self, directory: Path, *, report: bool) -> Path:
+        from bertwise import atomic
         from bertwise.evaluation.runner import write_predictions
 
-        directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
+        atomic.remove_leftovers(directory)  # the temporary files of a run killed while writing here
         for result in self.results:
             # results.json is rewritten after every stage; each predictions file needs writing only once.
             key = (str(directory.resolve()), result.name)
@@ -101,21 +140,22 @@ class Comparison:
                 self._written.add(key)
         data = self.to_dict()
         path = directory / "results.json"
-        _write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        # Each file whole or not at all (bertwise.atomic): a run killed while writing leaves the previous version.
+        atomic.write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         if report:
             # Written after results.json, so a failure while drawing can never lose the numbers.
             from bertwise.report.html import render_html
             from bertwise.report.markdown import render_markdown
 
-            _write_atomically(directory / "report.html", render_html(data))
-            _write_atomically(directory / "summary.md", render_markdown(data))
+            atomic.write_text(directory / "report.html", render_html(data))
+            atomic.write_text(directory / "summary.md", render_markdown(data))
         return path
 
 
 def compare(
-    data: str | Path,
+    data: DataSource,
     *,
-    test: str | Path | None = None,
+    test: DataSource | None = None,
     strategies: Sequence[str] = STRATEGY_NAMES,
     model: str | None = None,
     out: str | Path | None = None,
@@ -140,13 +180,17 @@ def compare(
     report: bool = True,
     progress: bool = False,
     on_result: Callable[[StrategyResult], None] | None = None,
+    on_plan: Callable[[Comparison], None] | None = None,
     console: Any = None,
     cache: bool = True,
     save_best: str | Path | None = None,
+    command: Sequence[str] | None = None,
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
-    ``data`` is a CSV/TSV/JSONL/Parquet file or a folder with ``train.*`` (and ``test.*``). Without a test set, sets
+    ``data`` is a CSV/TSV/JSONL/Parquet file or a folder with ``train.*`` (and ``test.*``), or a table in memory: a
+    pandas DataFrame, a ``datasets.Dataset``, or a ``DatasetDict`` whose "test" (else "validation") split is the test
+    set; ``test`` may be a file, DataFrame or Dataset. Without a test set, sets
     under ``cross_validation_below`` rows are cross-validated (``folds``), larger ones hold out 20 %; an explicit
     ``test_size`` always holds out that share.
     Fine-tuning runs with ``seeds`` seeds. ``budget`` (seconds or a duration such as "15m") cuts repeats, curve
@@ -161,6 +205,12 @@ def compare(
     test file or hold-out, the model of the first run, whose predictions are ``predictions-<name>.csv``; under
     cross-validation, where no single model made them, one refit on every row. When nothing is recommended (every
     strategy failed) no folder is written and ``Comparison.save_best_error`` says why.
+
+    ``out`` and ``save_best`` are checked before anything is loaded: a file, an unwritable place, or a folder holding
+    files bertwise did not write is refused with a :class:`~bertwise.exceptions.ConfigError`. ``on_plan`` is called
+    once the plan is made, before any strategy runs, with the :class:`Comparison` so far: its ``protocol`` and its
+    ``budget`` (estimates per part, cuts, and ``suggested`` when an unbudgeted plan is long); the CLI prints it.
+    ``command`` is recorded in results.json as the command line that ran (the CLI passes its own; None otherwise).
     """
     from bertwise.backbone.cache import cache_directory, use_cache_dir
     from bertwise.evaluation.budget import parse_duration
@@ -191,10 +241,20 @@ def compare(
         bootstrap_resamples=bootstrap_resamples,
         budget_seconds=budget_seconds,
     )
+    # Refused now rather than after the first strategy (results) or the whole comparison (the model).
+    if out is not None:
+        from bertwise.outputs import check_results_folder
+
+        check_results_folder(Path(out))
     if save_best is not None:
         from bertwise.export.folder import check_output_folder
+        from bertwise.outputs import check_writable_folder
 
-        check_output_folder(Path(save_best))  # refused now rather than after the whole comparison
+        check_output_folder(Path(save_best))
+        check_writable_folder(Path(save_best), "the model folder")
+    from bertwise.data.split import resolve_parts
+
+    resolve_parts(data, test)  # a path that does not exist is refused now, not after torch loads (nothing is read)
     # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is computed afresh.
     with contextlib.nullcontext() if cache else use_cache_dir(None):
         return _run(
@@ -206,15 +266,17 @@ def compare(
             report=report,
             progress=progress,
             on_result=on_result,
+            on_plan=on_plan,
             console=console,
             save_best=Path(save_best) if save_best is not None else None,
+            command=list(command) if command is not None else None,
         )
 
 
 def _run(
     config: CompareConfig,
-    data: str | Path,
-    test: str | Path | None,
+    data: DataSource,
+    test: DataSource | None,
     *,
     cache_root: Path | None,
     out: str | Path | None,
@@ -223,18 +285,21 @@ def _run(
     on_result: Callable[[StrategyResult], None] | None,
     console: Any,
     save_best: Path | None = None,
+    on_plan: Callable[[Comparison], None] | None = None,
+    command: list[str] | None = None,
 ) -> Comparison:
     """:func:`compare` once its settings are checked, with the run cache under ``cache_root`` (None: none)."""
     from bertwise.backbone.device import resolve_device
     from bertwise.backbone.encoder import load_tokenizer, tokenize
     from bertwise.backbone.resolve import resolve_backbone
     from bertwise.data.split import load_split
-    from bertwise.evaluation.budget import Plan, calibrate, estimate, fit_to_budget
+    from bertwise.evaluation.budget import Plan, calibrate, estimate
     from bertwise.evaluation.diagnostics import domain_diagnostics
-    from bertwise.evaluation.learning_curve import plan_curve, refit_plan, run_curve
+    from bertwise.evaluation.learning_curve import plan_curve, run_curve
     from bertwise.evaluation.protocol import choose_protocol
-    from bertwise.evaluation.run_cache import RunCache
-    from bertwise.evaluation.runner import evaluate_strategy, machine_description
+    from bertwise.evaluation.run_cache import CURVE_STAGE, RunCache
+    from bertwise.evaluation.runner import machine_description, software_versions
+    from bertwise.kill_hook import kill_point
     from bertwise.recommendation import recommend
     from bertwise.strategies.registry import strategy_tags
 
@@ -268,13 +333,26 @@ def _run(
         resumed.append("calibration")
     else:
         calibration = calibrate(split, config.model, config.pooling, config.device, config.seed, config.precision)
+        kill_point("calibration")  # the test hook: measured, not yet kept
         if run_cache is not None:
             run_cache.save_calibration(calibration)
     uncut = estimate(plan, split, calibration)
+    suggested = None
     if config.budget_seconds is not None:
-        plan = fit_to_budget(plan, split, calibration, config.budget_seconds)
-        if plan.curve is not None and plan.protocol.folds[0] != protocol.folds[0]:
-            plan = replace(plan, curve=refit_plan(plan.curve, split, plan.protocol))
+        plan = _budgeted(plan, split, calibration, config.budget_seconds)
+    elif sum(uncut.values()) > LONG_PLAN_SECONDS:
+        shorter = _budgeted(plan, split, calibration, SUGGESTED_BUDGET_SECONDS)
+        shorter_seconds = sum(estimate(shorter, split, calibration).values())
+        fits = shorter_seconds <= SUGGESTED_BUDGET_SECONDS
+        suggested = {
+            "when_over_seconds": LONG_PLAN_SECONDS,
+            "budget_seconds": SUGGESTED_BUDGET_SECONDS,
+            "estimated_seconds": round(shorter_seconds, 1),
+            "fits": fits,
+            # When nothing fits, fit_to_budget's last cut is the note saying so ("even this plan..."): the fits flag
+            # says it here.
+            "cuts": list(shorter.cuts if fits else shorter.cuts[:-1]),
+        }
     parts = estimate(plan, split, calibration)
     comparison = Comparison(
         config=config,
@@ -284,6 +362,8 @@ def _run(
         machine=machine_description(),
         protocol=plan.protocol,
         resumed=resumed,
+        versions=software_versions(),
+        command=command,
     )
     comparison.budget = {
         "limit_seconds": config.budget_seconds,
@@ -293,37 +373,31 @@ def _run(
         "measured_seconds_by_part": {},
         "calibration": calibration.to_dict(),
         "cuts": list(plan.cuts),
+        "suggested": suggested,
     }
+    if on_plan is not None:
+        on_plan(comparison)
     finetune_overrides = plan.finetune_overrides()
 
     with _Progress(parts, enabled=progress, console=console) as bar:
         fold_predictions: dict[str, np.ndarray] = {}
         for name in config.strategies:
             started = time.perf_counter()
-            overrides = finetune_overrides if name == "finetune" else None
-            key = loaded = None
-            if run_cache is not None:
-                seeds = plan.protocol.seeds_for(tags[name].seed_dependent)
-                key = run_cache.strategy_key(name, plan.protocol, seeds, overrides)
-                loaded = run_cache.load_strategy(name, key, split)
-            if loaded is not None:
-                result, per_run_folds = loaded
-                resumed.append(name)
-                bar.reused(name)
-            else:
-                result, per_run_folds = evaluate_strategy(
-                    name,
-                    split,
-                    plan.protocol,
-                    config,
-                    seed_dependent=tags[name].seed_dependent,
-                    overrides=overrides,
-                    on_fit=bar.fitted(name, fits=_fits(plan, name, tags[name].seed_dependent)),
-                    # Only a single test set has one model behind its predictions; cross-validation refits instead.
-                    keep=save_best is not None and plan.protocol.scheme != "cross-validation",
-                )
-                if run_cache is not None and key is not None:
-                    run_cache.save_strategy(key, result, per_run_folds)
+            result, per_run_folds, reused = _strategy_stage(
+                name,
+                split,
+                plan,
+                config,
+                run_cache,
+                bar,
+                seed_dependent=tags[name].seed_dependent,
+                overrides=finetune_overrides if name == "finetune" else None,
+                # Only a single test set has one model behind its predictions; cross-validation refits instead.
+                keep=save_best is not None and plan.protocol.scheme != "cross-validation",
+            )
+            loaded = reused == name  # the whole stage, rather than some of its fits
+            if reused is not None:
+                resumed.append(reused)
             # This run's time: for a reused strategy, reading it back (its cost fields keep what it once measured).
             comparison.budget["measured_seconds_by_part"][name] = round(time.perf_counter() - started, 1)
             comparison.results.append(result)
@@ -335,7 +409,7 @@ def _run(
             )
             if out is not None:
                 # Drawing the report takes seconds, worth it after a computed stage but not after reading one back.
-                comparison.save(out, report=report and loaded is None)
+                comparison.save(out, report=report and not loaded)
             if on_result is not None:
                 on_result(result)
 
@@ -348,18 +422,21 @@ def _run(
             full_runs = {name: runs for name, runs in fold_predictions.items() if name in curve_plan.strategies}
             zero_shot_predictions = None if zero_shot is None else zero_shot.run_predictions[0]  # type: ignore[index]
             curve_overrides = {"finetune": finetune_overrides}
-            curve_key = kept_curve = None
+            curve_key = kept_curve = store = None
             if run_cache is not None:
                 curve_key = run_cache.curve_key(
                     curve_plan, plan.protocol, curve_overrides, full_runs, zero_shot_predictions
                 )
                 kept_curve = run_cache.load_curve(curve_key)
-            if kept_curve is not None:
+            if kept_curve is not None and run_cache is not None and curve_key is not None:
                 comparison.learning_curve = kept_curve
                 resumed.append("learning curve")
+                run_cache.finish_stage(CURVE_STAGE, curve_key)  # in case a kill came between the entry and this
                 for name in curve_plan.strategies:
                     bar.reused(f"{name} curve")
             else:
+                if run_cache is not None and curve_key is not None:
+                    store = run_cache.stage_fits(CURVE_STAGE, curve_key)
                 comparison.learning_curve = run_curve(
                     curve_plan,
                     split,
@@ -369,9 +446,15 @@ def _run(
                     zero_shot_predictions=zero_shot_predictions,
                     overrides=curve_overrides,
                     on_fit=bar.fitted_curve(curve_plan),
+                    store=store,
                 )
+                partly = _partly_resumed("learning curve", store, len(curve_plan.jobs()))
+                if partly is not None:
+                    resumed.append(partly)
                 if run_cache is not None and curve_key is not None:
                     run_cache.save_curve(curve_key, comparison.learning_curve)
+                    if "failed" not in comparison.learning_curve:
+                        run_cache.finish_stage(CURVE_STAGE, curve_key)
             comparison.budget["measured_seconds_by_part"]["learning curve"] = round(time.perf_counter() - started, 1)
 
     finished = {r.name: r.metrics["macro_f1"] for r in comparison.results if r.status == "ok"}
@@ -398,6 +481,72 @@ def _run(
 
         save_recommended(comparison, save_best, plan.protocol, finetune_overrides, say=_sayer(progress, console))
     return comparison
+
+
+def _strategy_stage(
+    name: str,
+    split: DataSplit,
+    plan: Any,
+    config: CompareConfig,
+    run_cache: Any,
+    bar: _Progress,
+    *,
+    seed_dependent: bool,
+    overrides: dict[str, Any] | None,
+    keep: bool,
+) -> tuple[StrategyResult, list[list[np.ndarray]], str | None]:
+    """One strategy's evaluation, taken whole from the run cache or computed, resuming the fits (and the training
+    checkpoint) a killed run left; also what was reused, for ``resumed``: ``name`` (all of it), a description of the
+    part reused, or None."""
+    from bertwise.evaluation.runner import evaluate_strategy
+
+    key = store = None
+    if run_cache is not None:
+        key = run_cache.strategy_key(name, plan.protocol, plan.protocol.seeds_for(seed_dependent), overrides)
+        loaded = run_cache.load_strategy(name, key, split)
+        if loaded is not None:
+            run_cache.finish_stage(name, key)  # in case a kill came between the entry and this
+            bar.reused(name)
+            return loaded[0], loaded[1], name
+        store = run_cache.stage_fits(name, key)
+    fits = _fits(plan, name, seed_dependent)
+    result, per_run_folds = evaluate_strategy(
+        name,
+        split,
+        plan.protocol,
+        config,
+        seed_dependent=seed_dependent,
+        overrides=overrides,
+        on_fit=bar.fitted(name, fits=fits),
+        keep=keep,
+        store=store,
+    )
+    if run_cache is not None and key is not None:
+        run_cache.save_strategy(key, result, per_run_folds)
+        if result.status == "ok":  # a failed stage keeps the fits it finished, for the next try
+            run_cache.finish_stage(name, key)
+    return result, per_run_folds, _partly_resumed(name, store, fits)
+
+
+def _partly_resumed(stage: str, store: Any, fits: int) -> str | None:
+    """How much of a stage a killed run left for this one: "finetune (2 of 5 fits, a fit from its step-40
+    checkpoint)", or None when it left nothing."""
+    if store is None or not (store.reused or store.resumed_steps):
+        return None
+    parts = [f"{len(store.reused)} of {fits} fits"] if store.reused else []
+    parts += [f"a fit from its step-{step} checkpoint" for step in store.resumed_steps.values()]
+    return f"{stage} ({', '.join(parts)})"
+
+
+def _budgeted(plan: Any, split: DataSplit, calibration: Any, limit: float) -> Any:
+    """``plan`` cut to fit ``limit`` seconds, its learning curve re-planned on the folds the cuts left."""
+    from bertwise.evaluation.budget import fit_to_budget
+    from bertwise.evaluation.learning_curve import refit_plan
+
+    cut = fit_to_budget(plan, split, calibration, limit)
+    if cut.curve is not None and cut.protocol.folds[0] != plan.protocol.folds[0]:
+        cut = replace(cut, curve=refit_plan(cut.curve, split, cut.protocol))
+    return cut
 
 
 def _sayer(progress: bool, console: Any) -> Callable[[str], None]:
@@ -536,12 +685,6 @@ def _precision_used(config: CompareConfig) -> str:
     from bertwise.backbone.device import precision_name, resolve_device
 
     return precision_name(resolve_device(config.device), config.precision)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)  # never leave a half-written file behind
 
 
 def _describe_part(part: LabeledTexts) -> dict[str, Any]:

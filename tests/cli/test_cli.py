@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,57 @@ def test_compare_on_the_bundled_sample_with_the_embedded_model(tmp_path: Path) -
     assert scores["probe"] > 0.9  # 10 intents: chance is 0.1
     assert scores["zero-shot"] > 0.5
     assert saved["model"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+def test_compare_prints_its_plan_before_the_first_strategy_and_records_its_command(
+    toy_csv: Path, tiny_bert: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    args = ["compare", str(toy_csv), "--model", tiny_bert, "--out", str(out), "--strategies", "zero-shot,probe"]
+    args += ["--no-learning-curve", "--no-progress", "--device", "cpu"]
+    result = bertwise(*args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    first_done = next(index for index, line in enumerate(lines) if line.startswith("done "))
+    plan = next(index for index, line in enumerate(lines) if line.startswith("plan: cross-validation"))
+    estimate = next(index for index, line in enumerate(lines) if line.startswith("  estimated time: "))
+    assert plan < estimate < first_done
+    assert "zero-shot" in lines[estimate] and "probe" in lines[estimate]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["command"] == ["bertwise", *args]
+    assert saved["budget"]["suggested"] is None  # seconds long: no advice
+
+
+@pytest.mark.parametrize("where", ["a file", "a foreign folder"])
+def test_compare_refuses_a_bad_out_before_computing_anything(
+    where: str, toy_csv: Path, tiny_bert: str, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("mine\n")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "results.json").write_text("{}\n")
+    out = tmp_path / ("file" if where == "a file" else "theirs")
+    cache = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-m", "bertwise", "compare", str(toy_csv), "--model", tiny_bert, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BERTWISE_CACHE_DIR": str(cache)},
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("bertwise: error: ") and len(result.stderr.splitlines()) == 1, result.stderr
+    assert f"'{out}'" in result.stderr
+    assert not cache.exists() or not any(cache.rglob("*"))  # no calibration, no strategy, no embedding
+
+
+def test_predict_refuses_an_unwritable_out_before_loading_the_model(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("mine\n")
+    (tmp_path / "in.csv").write_text("text\nhello\n")
+    # The model folder does not exist either: the output's error coming first shows it is checked first.
+    result = bertwise(
+        "predict", str(tmp_path / "no-model"), str(tmp_path / "in.csv"), "--out", str(tmp_path / "file" / "p.csv")
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"bertwise: error: cannot write --out '{tmp_path}/file/p.csv': '{tmp_path}/file' is a file, not a folder"
+    ]

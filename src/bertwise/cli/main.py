@@ -18,6 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Commands inherit this from the app's context: -h works wherever --help does.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 STRATEGIES_HELP = "Strategies to run, comma-separated: zero-shot, probe, finetune."
@@ -27,17 +29,29 @@ PRECISION_HELP = (
     "auto (bfloat16 where the hardware has bfloat16 units: GPUs and recent CPUs; else float32), float32 or bfloat16."
 )
 MODEL_HELP = "Backbone: a local model directory or a Hugging Face Hub id (default: the embedded all-MiniLM-L6-v2)."
+POOLING_HELP = (
+    "Embedding pooling: auto (a sentence-transformers checkpoint's own modules, else mean), cls, max, mean, "
+    "mean_sqrt_len_tokens, weightedmean or lasttoken."
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from bertwise import __version__
+
+        typer.echo(f"bertwise {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        # Eager: answered while the options are read, before click asks for a command.
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
 ) -> None:
-    if version:
-        from bertwise import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit()
+    pass
 
 
 @app.command()
@@ -59,7 +73,7 @@ def compare(
             "below 5000 rows, else a 0.2 hold-out)."
         ),
     ] = None,
-    pooling: Annotated[str, typer.Option(help="Embedding pooling: auto (the model's own), mean or cls.")] = "auto",
+    pooling: Annotated[str, typer.Option(help=POOLING_HELP)] = "auto",
     zero_shot_mode: Annotated[str, typer.Option(help="auto, nli (needs an NLI checkpoint) or embedding.")] = "auto",
     zero_shot_template: Annotated[
         str, typer.Option(help="Label description template for zero-shot; must contain {label}.")
@@ -70,8 +84,8 @@ def compare(
     priority: Annotated[
         str,
         typer.Option(
-            help="accuracy, balanced or cost: how far below the best (0, 1 or 3 macro-F1 points, within its "
-            "interval) a cheaper strategy may be and still be recommended."
+            help="accuracy, balanced or cost: the margin (0, 1 or 3 macro-F1 points) within which the whole interval "
+            "of a cheaper strategy's difference to the best must lie for the cheaper one to be recommended."
         ),
     ] = "balanced",
     seeds: Annotated[
@@ -106,11 +120,14 @@ def compare(
     from rich.console import Console
 
     from bertwise.comparison import compare as run_compare
-    from bertwise.report.table import print_comparison
-    from bertwise.strategies.zero_shot import load_label_descriptions
+    from bertwise.report.table import print_comparison, print_plan
 
     console = Console(stderr=True)
-    descriptions = load_label_descriptions(label_descriptions) if label_descriptions else None
+    descriptions = None
+    if label_descriptions is not None:
+        from bertwise.strategies.zero_shot import load_label_descriptions  # imports scikit-learn: only when needed
+
+        descriptions = load_label_descriptions(label_descriptions)
     names = [name.strip() for name in strategies.split(",") if name.strip()]
 
     def announce(result: Any) -> None:
@@ -125,34 +142,42 @@ def compare(
         else:
             console.print(f"[red]failed[/] {result.name}: {result.error}")
 
-    comparison = run_compare(
-        data,
-        test=test,
-        strategies=names,
-        model=model,
-        out=out,
-        seed=seed,
-        device=device,
-        precision=precision,
-        text_col=text_col,
-        label_col=label_col,
-        test_size=test_size,
-        pooling=pooling,
-        zero_shot_mode=zero_shot_mode,
-        zero_shot_template=zero_shot_template,
-        label_descriptions=descriptions,
-        priority=priority,
-        seeds=seeds,
-        folds=folds,
-        budget=budget,
-        learning_curve=learning_curve,
-        report=report,
-        progress=progress,
-        on_result=announce,
-        console=console,
-        cache=cache,
-        save_best=save_best,
-    )
+    try:
+        comparison = run_compare(
+            data,
+            test=test,
+            strategies=names,
+            model=model,
+            out=out,
+            seed=seed,
+            device=device,
+            precision=precision,
+            text_col=text_col,
+            label_col=label_col,
+            test_size=test_size,
+            pooling=pooling,
+            zero_shot_mode=zero_shot_mode,
+            zero_shot_template=zero_shot_template,
+            label_descriptions=descriptions,
+            priority=priority,
+            seeds=seeds,
+            folds=folds,
+            budget=budget,
+            learning_curve=learning_curve,
+            report=report,
+            progress=progress,
+            on_result=announce,
+            console=console,
+            cache=cache,
+            save_best=save_best,
+            on_plan=lambda planned: print_plan(planned, console),
+            command=["bertwise", *sys.argv[1:]],
+        )
+    except KeyboardInterrupt:
+        # Raised inside click's invocation, which would turn it into a silent exit 130.
+        kept = "results.json and the run cache (rerun the same command to resume)" if cache else "results.json"
+        typer.echo(f"bertwise: interrupted; the stages that finished are saved in {kept}", err=True)
+        raise typer.Exit(code=130) from None
     print_comparison(comparison, Console())
     typer.echo(f"results: {out / 'results.json'}")
     if report:
@@ -213,7 +238,7 @@ def embed(
     text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
     batch_size: Annotated[int | None, typer.Option(help="Texts per batch (default: the encoder's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    pooling: Annotated[str, typer.Option(help="Embedding pooling: auto (the model's own), mean or cls.")] = "auto",
+    pooling: Annotated[str, typer.Option(help=POOLING_HELP)] = "auto",
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     cache: Annotated[
         bool,
@@ -238,6 +263,9 @@ def embed(
         )
     if out.is_dir():
         raise ConfigError(f"--out '{out}' is a folder; expected a file ending in .npy or .parquet")
+    from bertwise.outputs import check_writable_file
+
+    check_writable_file(out, "--out")  # before the model loads, not after every text is embedded
 
     from bertwise.backbone.cache import cache_directory
     from bertwise.backbone.encoder import load_encoder
@@ -349,30 +377,56 @@ app.command(name="export")(export_command)
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit 2, never a traceback."""
+    """Entry point: usage and user errors print one line and exit 2, never a traceback."""
     from bertwise.exceptions import BertwiseError
 
     try:
-        # Without standalone mode click hands back typer.Exit's code instead of exiting.
+        # Without standalone mode click hands back typer.Exit's code instead of exiting, and raises its usage errors
+        # here instead of printing its own multi-line block.
         code = app(standalone_mode=False)
     except BertwiseError as error:
         typer.echo(f"bertwise: error: {error}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        typer.echo("bertwise: interrupted; strategies that finished are already saved in results.json", err=True)
+        typer.echo("bertwise: interrupted", err=True)
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as error:
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    except typer.Abort:
+        typer.echo("bertwise: aborted", err=True)
+        sys.exit(1)
+    except typer.TyperException as error:
+        # typer 0.29 vendors click: its UsageError, BadParameter, NoSuchOption... derive from TyperException (the
+        # separate click package's classes do not match them), and carry click's exit code (2 for usage errors).
+        _show_click_error(error)
+        sys.exit(getattr(error, "exit_code", 1))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_click_error(error: typer.TyperException) -> None:
+    if type(error).__name__ == "NoArgsIsHelpError":  # a bare `bertwise`: typer has printed the help already
+        if error.format_message().strip():
+            typer.echo(error.format_message(), err=True)
+        return
+    message = " ".join(error.format_message().split())  # one line, whatever click put in the message
+    given = _given_value(getattr(error, "param", None), sys.argv[1:])
+    if given is not None and repr(given) not in message:
+        message += f"; got {given!r}"  # typer's coercion messages leave out what was typed
+    context = getattr(error, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    typer.echo(f"bertwise: error: {message}{hint}", err=True)
+
+
+def _given_value(param: Any, args: list[str]) -> str | None:
+    """What the user typed for an option click refused (``--seeds abc`` or ``--seeds=abc``), or None."""
+    options = [name for name in getattr(param, "opts", None) or [] if name.startswith("-")]
+    for index, token in enumerate(args):
+        for option in options:
+            if token == option and index + 1 < len(args):
+                return args[index + 1]
+            if token.startswith(option + "="):
+                return token[len(option) + 1 :]
+    return None
 
 
 if __name__ == "__main__":

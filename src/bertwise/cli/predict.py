@@ -58,8 +58,11 @@ def predict_command(
 ) -> None:
     """Predict a label and per-label probabilities for every row of a file, streaming it in chunks."""
     from bertwise.export.predict_file import predict_file
+    from bertwise.outputs import check_writable_file
 
     destination = "stdout" if out is None or str(out) == "-" else str(out)
+    if destination != "stdout":
+        check_writable_file(Path(destination), "--out")  # before the model loads, not after the first chunk
     try:
         summary = predict_file(
             str(model),

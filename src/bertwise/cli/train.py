@@ -49,6 +49,21 @@ def train_command(
     """Train one strategy on every row of DATA and save a self-describing model folder (safetensors, manifest)."""
     import time
 
+    from bertwise.config import STRATEGY_NAMES
+    from bertwise.data.split import resolve_parts
+    from bertwise.exceptions import ConfigError
+    from bertwise.export.folder import check_output_folder
+    from bertwise.outputs import check_writable_folder
+
+    # What train() checks first, checked here before it imports the libraries (seconds) and reads the data: the
+    # strategy (train's own words), an output folder that is not a model folder or cannot be written, a data path
+    # that does not exist.
+    if strategy not in STRATEGY_NAMES:
+        raise ConfigError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    check_output_folder(out)
+    check_writable_folder(out, "--out")
+    resolve_parts(data, test)
+
     from bertwise.export.folder import folder_size
     from bertwise.export.training import train
 

@@ -2,12 +2,74 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from bertwise.formatting import duration
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from bertwise.comparison import Comparison
+    from bertwise.evaluation.protocol import Protocol
+
+
+def print_plan(comparison: Comparison, console: Console) -> None:
+    """What will run and about how long it takes, printed before the first strategy runs (``compare``'s on_plan)."""
+    for line in plan_lines(comparison.protocol, comparison.budget):
+        # soft_wrap: one line stays one line in a log file; a terminal folds it to its own width.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def plan_lines(protocol: Protocol, budget: Mapping[str, Any]) -> list[str]:
+    """The protocol, the estimate of each part, the budget's cuts, and the advice a long unbudgeted plan gets."""
+    folds = f" ({len(protocol.folds)} folds)" if protocol.scheme == "cross-validation" else ""
+    parts = budget.get("estimated_seconds_by_part") or {}
+    # Only fine-tuning's result depends on the seed: the other strategies run once whatever the seeds.
+    seeds = f", fine-tuning seeds {list(protocol.seeds)}" if "finetune" in parts else ""
+    lines = [f"plan: {protocol.scheme}{folds}{seeds}: {protocol.why}"]
+    total = budget.get("estimated_seconds", sum(parts.values()))
+    shown = ", ".join(f"{part} {duration(seconds)}" for part, seconds in parts.items())
+    lines.append(f"  estimated time: {duration(total)} ({shown})")
+    limit = budget.get("limit_seconds")
+    if limit is not None:
+        uncut = budget.get("estimated_seconds_uncut", total)
+        cuts = budget.get("cuts") or []
+        fits = "the full plan fits, nothing cut" if not cuts else f"the full plan is {duration(uncut)}, cut to fit"
+        lines.append(f"  --budget {budget_option(limit)}: {fits}")
+        lines += [f"  budget cut: {cut}" for cut in cuts]
+    suggested = budget.get("suggested")
+    if suggested:
+        lines.append(_long_plan_advice(total, suggested))
+    return lines
+
+
+def _long_plan_advice(total: float, suggested: Mapping[str, Any]) -> str:
+    """The line for an unbudgeted plan over ``when_over_seconds``: the ``--budget`` that fits, and what it cuts."""
+    option = f"--budget {budget_option(suggested['budget_seconds'])}"
+    cuts = "; ".join(suggested.get("cuts") or [])
+    over = f"  estimated {duration(total)}, over {duration(suggested['when_over_seconds'])}: "
+    if suggested.get("fits", True):
+        return (
+            f"{over}{option} would cut it to about {duration(suggested['estimated_seconds'])} ({cuts}); "
+            "running the full plan"
+        )
+    cut = f" after its cuts ({cuts})" if cuts else ""
+    return (
+        f"{over}even {option} would leave about {duration(suggested['estimated_seconds'])}{cut}, so no budget makes "
+        f"it fit {duration(suggested['budget_seconds'])}: fewer strategies (--strategies) or fewer rows would; "
+        "running the full plan"
+    )
+
+
+def budget_option(seconds: float) -> str:
+    """How ``--budget`` spells ``seconds``: 15m, 1h, 90s."""
+    whole = round(seconds)
+    if whole % 3600 == 0:
+        return f"{whole // 3600}h"
+    if whole % 60 == 0:
+        return f"{whole // 60}m"
+    return f"{whole}s"
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
