@@ -56,7 +56,7 @@ from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.budget import Calibration
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol
-from bertwise.evaluation.runner import Fit, StrategyResult
+from bertwise.evaluation.runner import Fit, StrategyResult, library_versions
 
 # Bump when what an entry holds or means changes, so old entries are simply no longer found.
 RUN_CACHE_FORMAT = 2
@@ -96,7 +96,7 @@ class RunCache:
                 "data": data_fingerprint(split),
                 "model": _model_fingerprint(backbone, device_type),
                 "device": device_type,
-                "libraries": _library_versions(),
+                "libraries": library_versions(_LIBRARIES),
             }
         )
         return cls(root / "runs" / run_key, run_key)
@@ -410,18 +410,6 @@ def _model_fingerprint(backbone: Backbone, device_type: str) -> str:
     # The precision only needs to change when the device kind's autocast does; its spelling is this key's own.
     precision = str(autocast_dtype(torch.device(device_type)) or "float32")
     return model_fingerprint(backbone, precision=precision, device_type=device_type)[0]
-
-
-def _library_versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions: dict[str, str | None] = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _bertwise_version() -> str:

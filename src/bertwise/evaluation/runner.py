@@ -478,12 +478,17 @@ RECORDED_LIBRARIES = ("torch", "transformers", "tokenizers", "scikit-learn", "nu
 
 def software_versions() -> dict[str, str | None]:
     """bertwise, Python and each of :data:`RECORDED_LIBRARIES` (None: not installed), for results.json."""
-    from importlib.metadata import PackageNotFoundError, version
-
     from bertwise import __version__
 
-    versions: dict[str, str | None] = {"bertwise": __version__, "python": platform.python_version()}
-    for name in RECORDED_LIBRARIES:
+    return {"bertwise": __version__, "python": platform.python_version(), **library_versions(RECORDED_LIBRARIES)}
+
+
+def library_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """The installed version of each distribution in ``names`` (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
