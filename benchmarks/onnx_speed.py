@@ -1,6 +1,6 @@
 """ONNX Runtime against bertwise's torch path: encoding speed, fidelity and the probe's label agreement.
 
-Exports the backbone (default: the embedded all-MiniLM-L6-v2) with ``bertwise.export.onnx``, quantises a copy to int8,
+Exports the backbone (default: the embedded all-MiniLM-L6-v2) with ``bertwise.onnx.export``, quantises a copy to int8,
 and times four methods on the same mixed corpus of short questions and long abstracts, with the same tokenizer,
 length-sorted batches, batch size and thread count: torch float32, torch at precision ``auto`` (bfloat16 on a CPU with
 bfloat16 units), ONNX Runtime float32 and ONNX Runtime int8. The methods take turns over ``--rounds`` rounds and each
@@ -49,7 +49,7 @@ def main() -> None:
 
     from bertwise.backbone.encoder import Encoder
     from bertwise.backbone.resolve import resolve_backbone
-    from bertwise.export.onnx import OnnxEncoder, export_encoder_onnx, quantize_onnx
+    from bertwise.onnx.export import OnnxEncoder, export_encoder_onnx, quantize_onnx
 
     backbone = resolve_backbone(args.model)
     texts = mixed_corpus(args.datasets_dir, args.short, args.long)

@@ -63,7 +63,7 @@ def main() -> None:
             row["encoder"] = least_cosine(ours(path), expected)
             row["strategies"] = least_cosine(load_encoder(path, "auto", "cpu", "float32").encode(TEXTS), expected)
             if onnx:
-                from bertwise.export.onnx import OnnxEncoder, export_encoder_onnx
+                from bertwise.onnx.export import OnnxEncoder, export_encoder_onnx
 
                 graph = export_encoder_onnx(path, root / f"{len(rows)}.onnx")
                 row["onnx"] = least_cosine(OnnxEncoder(graph, path).encode(TEXTS), expected)

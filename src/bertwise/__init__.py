@@ -27,14 +27,14 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Comparison": "bertwise.comparison",
-    "compare": "bertwise.comparison",
+    "Comparison": "bertwise.pipeline.comparison",
+    "compare": "bertwise.pipeline.comparison",
     "CompareConfig": "bertwise.config",
-    "embed": "bertwise.embedding",
-    "load": "bertwise.export.folder",
-    "predict_file": "bertwise.export.predict_file",
-    "export_onnx": "bertwise.export.onnx",
-    "train": "bertwise.export.training",
+    "embed": "bertwise.inference.embedding",
+    "load": "bertwise.artifact.folder",
+    "predict_file": "bertwise.inference.predict_file",
+    "export_onnx": "bertwise.onnx.export",
+    "train": "bertwise.training",
     "FinetuneClassifier": "bertwise.strategies.finetune",
     "ProbeClassifier": "bertwise.strategies.probe",
     "ZeroShotClassifier": "bertwise.strategies.zero_shot",
@@ -42,17 +42,17 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from bertwise.comparison import Comparison, compare
+    from bertwise.artifact.folder import load
     from bertwise.config import CompareConfig
     from bertwise.data.split import load_split
-    from bertwise.embedding import embed
-    from bertwise.export.folder import load
-    from bertwise.export.onnx import export_onnx
-    from bertwise.export.predict_file import predict_file
-    from bertwise.export.training import train
+    from bertwise.inference.embedding import embed
+    from bertwise.inference.predict_file import predict_file
+    from bertwise.onnx.export import export_onnx
+    from bertwise.pipeline.comparison import Comparison, compare
     from bertwise.strategies.finetune import FinetuneClassifier
     from bertwise.strategies.probe import ProbeClassifier
     from bertwise.strategies.zero_shot import ZeroShotClassifier
+    from bertwise.training import train
 
 
 def __getattr__(name: str) -> Any:

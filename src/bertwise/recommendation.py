@@ -29,7 +29,7 @@ from typing import Any
 from bertwise.config import PRIORITY_TOLERANCE_POINTS
 from bertwise.evaluation.diagnostics import evidence_lines
 from bertwise.evaluation.runner import StrategyResult
-from bertwise.formatting import duration
+from bertwise.util.formatting import duration
 
 # Two measured times within this share of the larger one count as the same cost: one timing of one fit on a shared
 # machine moves by several percent from run to run (7.5 % between two BANKING77 runs, docs/speed.md).

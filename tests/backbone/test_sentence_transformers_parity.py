@@ -281,8 +281,8 @@ def test_legacy_pooling_settings_are_read_in_sentence_transformers_order(built: 
 
 
 def test_a_saved_probe_on_a_dense_checkpoint_predicts_like_the_live_one(built: dict[str, str], tmp_path: Path) -> None:
+    from bertwise.artifact.folder import load, save_model
     from bertwise.data.dataset import LabeledTexts
-    from bertwise.export.folder import load, save_model
     from bertwise.strategies.probe import ProbeClassifier
 
     texts, labels = toy_data()
@@ -297,7 +297,7 @@ def test_a_saved_probe_on_a_dense_checkpoint_predicts_like_the_live_one(built: d
     assert loaded.predict(unseen).tolist() == probe.predict(unseen).tolist()
     if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
         return
-    from bertwise.export.onnx import export_model_folder, load_onnx
+    from bertwise.onnx.export import export_model_folder, load_onnx
 
     # The folder's ONNX export runs the Dense layer and Normalize too, and says so in its metadata.
     assert export_model_folder(tmp_path / "model", check_texts=unseen).parity.agreement == 1.0
@@ -333,7 +333,7 @@ def test_the_strategies_encode_as_sentence_transformers_does(built: dict[str, st
 def test_the_onnx_encoder_runs_the_same_module_stack(built: dict[str, str], tmp_path: Path, variant: str) -> None:
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from bertwise.export.onnx import OnnxEncoder, export_encoder_onnx
+    from bertwise.onnx.export import OnnxEncoder, export_encoder_onnx
 
     path = built[variant]
     graph = export_encoder_onnx(path, tmp_path / "encoder.onnx")

@@ -83,7 +83,7 @@ def test_a_long_plan_no_budget_can_fit_says_so_instead_of_naming_one() -> None:
 def test_the_plan_is_announced_before_the_first_strategy_finishes(
     tiny_bert: str, toy_csv: Path, tmp_path: Path
 ) -> None:
-    from bertwise.comparison import compare
+    from bertwise.pipeline.comparison import compare
 
     events: list[str] = []
     compare(

@@ -2,7 +2,7 @@
 
 The entry point runs in this process (``bertwise.load`` patched to return the keyword model), so these tests check
 the options, stdin/stdout, the summary and the one-line errors without a model folder; one subprocess test checks
-the installed command's errors, and the integration test in tests/export runs a real folder.
+the installed command's errors, and the integration test in tests/inference runs a real folder.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 import bertwise
 from tests.cli.test_cli import bertwise as run_bertwise
-from tests.export.test_predict_file import KEYWORDS, KeywordModel
+from tests.inference.test_predict_file import KEYWORDS, KeywordModel
 
 
 @pytest.fixture()

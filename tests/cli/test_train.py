@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
+from bertwise.artifact.folder import load
 from bertwise.cli.main import app
-from bertwise.export.folder import load
 from tests.conftest import toy_data
 
 

@@ -504,8 +504,8 @@ def run_case(case: Case, folder: Path) -> dict[str, Outcome]:
     """Feed the case to every reader; return each reader's outcome."""
     from bertwise.data.io import read_text_file
     from bertwise.data.split import load_split
-    from bertwise.export.predict_file import predict_file
-    from bertwise.export.training import read_training_data
+    from bertwise.inference.predict_file import predict_file
+    from bertwise.training import read_training_data
 
     train = place(case.train, folder, "train")
     test = place(case.test, folder, "test", train) if case.test is not None else None

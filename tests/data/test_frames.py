@@ -183,7 +183,7 @@ def test_a_path_imports_neither_pandas_nor_datasets() -> None:
 
 
 def test_compare_takes_a_dataframe_and_a_test_dataframe(tiny_bert: str) -> None:
-    from bertwise.comparison import compare
+    from bertwise.pipeline.comparison import compare
 
     comparison = compare(
         toy_frame(2),
@@ -203,7 +203,7 @@ def test_compare_takes_a_dataframe_and_a_test_dataframe(tiny_bert: str) -> None:
 
 
 def test_compare_on_a_dataframe_equals_compare_on_the_same_rows_in_files(tiny_bert: str, tmp_path: Path) -> None:
-    from bertwise.comparison import compare
+    from bertwise.pipeline.comparison import compare
 
     train, test = toy_frame(2), toy_frame(1).drop(columns="id")
     train.to_csv(tmp_path / "train.csv", index=False)
@@ -231,7 +231,7 @@ def test_compare_on_a_dataframe_equals_compare_on_the_same_rows_in_files(tiny_be
 
 
 def test_compare_takes_a_dataset_dict_and_refuses_a_missing_column(tiny_bert: str) -> None:
-    from bertwise.comparison import compare
+    from bertwise.pipeline.comparison import compare
 
     settings: dict[str, Any] = {
         "strategies": ["probe"],
@@ -253,7 +253,7 @@ def test_compare_takes_a_dataset_dict_and_refuses_a_missing_column(tiny_bert: st
 
 
 def test_train_on_a_dataset_dict_scores_its_test_split(tiny_bert: str, tmp_path: Path) -> None:
-    from bertwise.export.training import train
+    from bertwise.training import train
 
     data = DatasetDict(train=toy_dataset(2), test=toy_dataset(1))
     model = train(data, strategy="probe", out=tmp_path / "model", model=tiny_bert, device="cpu")
@@ -265,7 +265,7 @@ def test_train_on_a_dataset_dict_scores_its_test_split(tiny_bert: str, tmp_path:
 
 
 def test_predict_file_returns_the_dataframe_with_its_predictions(tiny_bert: str) -> None:
-    from bertwise.export.predict_file import predict_file
+    from bertwise.inference.predict_file import predict_file
     from bertwise.strategies import ProbeClassifier
 
     model = ProbeClassifier(model=tiny_bert, device="cpu", cv=3).fit(TEXTS, LABELS)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 
 from bertwise.data.io import read_labeled_file
 from bertwise.exceptions import BertwiseError, DataError
-from bertwise.export.predict_file import predict_file
+from bertwise.inference.predict_file import predict_file
 from tests.data.hostile import CLEAR, LOADED, OTHER, Case, FileSpec, KeywordModel, Tally, cases, describe_counts
 from tests.data.hostile import run_case as run_hostile_case
 

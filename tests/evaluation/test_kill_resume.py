@@ -1,7 +1,7 @@
 """compare killed with SIGKILL at exact points, then run again: finished work is reused, no file is half written, and
 the numbers and prediction files equal an uninterrupted run's (issue 12, point 5).
 
-Each scenario runs ``compare`` in a real subprocess with ``BERTWISE_TEST_KILL_AT`` (:mod:`bertwise.kill_hook`) set,
+Each scenario runs ``compare`` in a real subprocess with ``BERTWISE_TEST_KILL_AT`` (:mod:`bertwise.util.kill_hook`) set,
 so the process is killed at one exact place, inspects what the kill left on disk, then runs the same command again.
 Scenarios run two at a time, each process on one thread (the same for the reference, so numbers stay comparable).
 """

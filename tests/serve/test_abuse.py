@@ -191,7 +191,7 @@ BLANKS = ["rain all day", "", "   ", "\t\r\n", "\u00a0\u3000", None, "bake a cak
 
 
 def test_empty_texts_are_left_without_a_prediction_as_predict_leaves_them(make_client: Any, tmp_path: Path) -> None:
-    from bertwise.export.predict_file import predict_file
+    from bertwise.inference.predict_file import predict_file
 
     served_model = KeywordModel()
     response = make_client(served_model).post("/predict", json={"texts": BLANKS})

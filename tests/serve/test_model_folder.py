@@ -12,9 +12,9 @@ from bertwise.serve import create_app
 from tests.conftest import toy_data
 
 try:
-    from bertwise.export.folder import load, save_model
+    from bertwise.artifact.folder import load, save_model
 except ImportError as error:  # the model folder is written by another part of issue 5
-    pytest.skip(f"bertwise.export.folder is not available yet ({error})", allow_module_level=True)
+    pytest.skip(f"bertwise.artifact.folder is not available yet ({error})", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 The arithmetic follows sentence-transformers 6.2's ``Pooling._forward_padded``, ``Dense.forward`` and
 ``Normalize.forward`` operation for operation (padding may be on either side), so a checkpoint's vectors match its own
 library's (cosine >= 0.9999 in float32, tests/backbone/test_sentence_transformers_parity.py). The same module is traced
-into the ONNX encoder graph (:mod:`bertwise.export.onnx`).
+into the ONNX encoder graph (:mod:`bertwise.onnx.export`).
 """
 
 from __future__ import annotations

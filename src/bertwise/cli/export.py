@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-# Mirrors bertwise.export.onnx.DEFAULT_CHECK_ROWS, which --help must not import.
+# Mirrors bertwise.onnx.export.DEFAULT_CHECK_ROWS, which --help must not import.
 DEFAULT_CHECK_ROWS = 1000
 
 
@@ -65,18 +65,18 @@ def export_command(
         raise ConfigError(f"--check-rows must be at least 1; got {check_rows}")
 
     if model.is_dir():
-        from bertwise.outputs import check_writable_folder
+        from bertwise.artifact.outputs import check_writable_folder
 
         # The ONNX files go into the model folder: refused now rather than after the export and its parity check.
         check_writable_folder(model, "the model folder")
 
-    from bertwise.export.folder import verify_model_folder
-    from bertwise.export.onnx import export_model_folder, read_check_texts, require_onnx
+    from bertwise.artifact.folder import verify_model_folder
+    from bertwise.onnx.export import export_model_folder, read_check_texts, require_onnx
 
     require_onnx()  # before reading anything: the missing extra is the first thing to hear about
     if model.is_dir():
-        from bertwise.export.folder import read_manifest
-        from bertwise.export.integrity import require_key_to_rewrite
+        from bertwise.artifact.folder import read_manifest
+        from bertwise.artifact.integrity import require_key_to_rewrite
 
         # Checked again when the manifest is rewritten; here it costs nothing rather than an export and its check.
         require_key_to_rewrite(model / "manifest.json", read_manifest(model))
@@ -100,4 +100,4 @@ def export_command(
         f"ONNX Runtime {parity.texts / max(parity.onnx_seconds, 1e-9):.0f} texts/s (a small sample: see "
         "benchmarks/onnx_speed.py for a measurement)"
     )
-    typer.echo(f"predict through it in Python: bertwise.export.onnx.load_onnx('{model}').predict(texts)")
+    typer.echo(f"predict through it in Python: bertwise.onnx.export.load_onnx('{model}').predict(texts)")

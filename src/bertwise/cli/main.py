@@ -119,7 +119,7 @@ def compare(
     """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
 
-    from bertwise.comparison import compare as run_compare
+    from bertwise.pipeline.comparison import compare as run_compare
     from bertwise.report.table import print_comparison, print_plan
 
     console = Console(stderr=True)
@@ -183,7 +183,7 @@ def compare(
     if report:
         typer.echo(f"report: {out / 'report.html'} (summary: {out / 'summary.md'})")
     if comparison.saved_model is not None:
-        from bertwise.export.folder import folder_size
+        from bertwise.artifact.folder import folder_size
 
         chosen = comparison.recommendation.strategy if comparison.recommendation else None
         typer.echo(
@@ -263,14 +263,14 @@ def embed(
         )
     if out.is_dir():
         raise ConfigError(f"--out '{out}' is a folder; expected a file ending in .npy or .parquet")
-    from bertwise.outputs import check_writable_file
+    from bertwise.artifact.outputs import check_writable_file
 
     check_writable_file(out, "--out")  # before the model loads, not after every text is embedded
 
     from bertwise.backbone.cache import cache_directory
     from bertwise.backbone.encoder import load_encoder
     from bertwise.data.io import read_text_file
-    from bertwise.embedding import embed_with_stats
+    from bertwise.inference.embedding import embed_with_stats
 
     notes: list[str] = []
     if source == "-":

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-DEFAULT_CHUNK_ROWS = 2048  # mirrors bertwise.export.predict_file.DEFAULT_CHUNK_ROWS, which --help must not import
+DEFAULT_CHUNK_ROWS = 2048  # mirrors bertwise.inference.predict_file.DEFAULT_CHUNK_ROWS, which --help must not import
 
 
 def predict_command(
@@ -57,8 +57,8 @@ def predict_command(
     ] = True,
 ) -> None:
     """Predict a label and per-label probabilities for every row of a file, streaming it in chunks."""
-    from bertwise.export.predict_file import predict_file
-    from bertwise.outputs import check_writable_file
+    from bertwise.artifact.outputs import check_writable_file
+    from bertwise.inference.predict_file import predict_file
 
     destination = "stdout" if out is None or str(out) == "-" else str(out)
     if destination != "stdout":

@@ -49,11 +49,11 @@ def train_command(
     """Train one strategy on every row of DATA and save a self-describing model folder (safetensors, manifest)."""
     import time
 
+    from bertwise.artifact.folder import check_output_folder
+    from bertwise.artifact.outputs import check_writable_folder
     from bertwise.config import STRATEGY_NAMES
     from bertwise.data.split import resolve_parts
     from bertwise.exceptions import ConfigError
-    from bertwise.export.folder import check_output_folder
-    from bertwise.outputs import check_writable_folder
 
     # What train() checks first, checked here before it imports the libraries (seconds) and reads the data: the
     # strategy (train's own words), an output folder that is not a model folder or cannot be written, a data path
@@ -64,8 +64,8 @@ def train_command(
     check_writable_folder(out, "--out")
     resolve_parts(data, test)
 
-    from bertwise.export.folder import folder_size
-    from bertwise.export.training import train
+    from bertwise.artifact.folder import folder_size
+    from bertwise.training import train
 
     started = time.perf_counter()
     estimator = train(

@@ -18,7 +18,7 @@ import numpy as np
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol
-from bertwise.formatting import duration
+from bertwise.util.formatting import duration
 
 LOAD_SECONDS = 2.0  # loading weights and the tokenizer, per fit
 # Texts per timed chunk: enough that length-sorted batches pad as little as in a real run (chunks of 64 measured

@@ -16,7 +16,7 @@ Keys
 
 Layout
     ``<cache dir>/runs/<run key>/<stage>-<stage key>.json`` (with ``.npz`` arrays beside it for a strategy). JSON and
-    ``.npz`` only, never pickle; each file is written to a temporary name and renamed (:mod:`bertwise.atomic`), the
+    ``.npz`` only, never pickle; each file is written to a temporary name and renamed (:mod:`bertwise.util.atomic`), the
     ``.npz`` first and the JSON (holding the ``.npz``'s sha256) last, so an interrupted write leaves no entry rather
     than half of one.
 
@@ -49,7 +49,6 @@ from typing import Any
 
 import numpy as np
 
-from bertwise import atomic
 from bertwise.backbone.resolve import Backbone
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
@@ -57,6 +56,7 @@ from bertwise.evaluation.budget import Calibration
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol
 from bertwise.evaluation.runner import Fit, StrategyResult, library_versions
+from bertwise.util import atomic
 
 # Bump when what an entry holds or means changes, so old entries are simply no longer found.
 RUN_CACHE_FORMAT = 2

@@ -65,8 +65,8 @@ class FitStore(Interface):
 def stored_fit(store: FitStore | None, fit_id: str, *, kill_point: str, **fit_args: Any) -> Fit:
     """The fit ``fit_id`` taken back from ``store``, or ``fit_predict(**fit_args)`` kept there once it is done (and
     checkpointed there while it trains). ``kill_point`` names the place, just after the fit is kept, for
-    :mod:`bertwise.kill_hook`."""
-    from bertwise.kill_hook import kill_point as test_hook
+    :mod:`bertwise.util.kill_hook`."""
+    from bertwise.util.kill_hook import kill_point as test_hook
 
     kept = store.load(fit_id) if store is not None else None
     if kept is not None:
@@ -500,7 +500,7 @@ def write_predictions(path: Path, split: DataSplit, result: StrategyResult) -> N
     """``predictions-<name>.csv``: the test texts and labels, the first run's predictions and probabilities."""
     import pandas as pd
 
-    from bertwise import atomic
+    from bertwise.util import atomic
 
     if result.predictions is None or result.probabilities is None:
         return

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bertwise.formatting import duration
 from bertwise.report.facts import shown_config
 from bertwise.report.plots import (
     as_interval,
@@ -27,6 +26,7 @@ from bertwise.report.plots import (
     slug,
     strategy_color,
 )
+from bertwise.util.formatting import duration
 
 SCHEMA_VERSION = 2
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bertwise.formatting import duration
 from bertwise.report.facts import describe_test_set
 from bertwise.report.plots import as_interval, as_number
+from bertwise.util.formatting import duration
 
 # CommonMark lets a backslash escape any ASCII punctuation; these are the ones that would change the rendering
 # anywhere in a line. An underscore inside a word never starts emphasis, so snake_case labels stay readable.

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bertwise.formatting import duration
+from bertwise.util.formatting import duration
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from bertwise.comparison import Comparison
     from bertwise.evaluation.protocol import Protocol
+    from bertwise.pipeline.comparison import Comparison
 
 
 def print_plan(comparison: Comparison, console: Console) -> None:

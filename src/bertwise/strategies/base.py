@@ -21,6 +21,7 @@ from bertwise.exceptions import BertwiseError, DataError
 if TYPE_CHECKING:
     from bertwise.backbone.encoder import Encoder
 
+
 class NotFittedError(BertwiseError, SklearnNotFittedError):
     """``predict`` was called before ``fit``."""
 
@@ -102,5 +103,3 @@ class FrozenBackboneMixin:
 
         own: Encoder | None = getattr(self, "encoder_", None)
         return own if own is not None else load_encoder(self.model, self.pooling, self.device, self.precision)
-
-

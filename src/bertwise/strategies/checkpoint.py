@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bertwise import atomic
-from bertwise.kill_hook import kill_point
+from bertwise.util import atomic
+from bertwise.util.kill_hook import kill_point
 
 CHECKPOINT_FORMAT = 1
 # A checkpoint starts at least this many times its own cost after the previous one (see CheckpointWriter).

@@ -14,7 +14,7 @@ The runner tokenizes with the same tokenizer, ``max_length`` and truncation as t
 batches padded only to their longest text (:func:`~bertwise.backbone.batching.padding_aware_batches`), so short texts
 never pay for long ones here either.
 
-A model folder (:mod:`bertwise.export.folder`) gets its export through :func:`export_model_folder` (``bertwise export
+A model folder (:mod:`bertwise.artifact.folder`) gets its export through :func:`export_model_folder` (``bertwise export
 DIR --onnx``): ``onnx/model.onnx``, listed with its sha256 in the manifest, written only after a parity check of its
 predictions against the torch model's; :func:`load_onnx` predicts through it with the interface ``bertwise.load``
 gives (docs/onnx.md).
@@ -168,8 +168,9 @@ def export_classifier_onnx(model_dir: str | Path, out_path: str | Path, *, max_l
 
 def _export(module: Any, config: Any, out_path: Path, output_name: str, metadata: dict[str, str]) -> Path:
     """Trace ``module`` into ``out_path`` (written beside it first, then renamed: no reader sees half a file)."""
-    import onnx
     import torch
+
+    import onnx
 
     module.eval()
     # Two rows, the second padded: the trace must go through the masking code. (transformers skips the attention mask
@@ -228,8 +229,9 @@ def quantize_onnx(source: str | Path, out_path: str | Path) -> Path:
     Opt-in only: smaller and faster on CPUs with int8 dot-product units, at some cost in fidelity (docs/onnx.md).
     """
     require_onnx()
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    import onnx
 
     source, out_path = Path(source), Path(out_path)
     temporary = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
@@ -490,7 +492,7 @@ class OnnxModel:
     runtime = "onnx"
 
     def __init__(self, folder: Path, manifest: dict[str, Any], runner: OnnxRunner, head: Any | None) -> None:
-        from bertwise.export.folder import classes_array
+        from bertwise.artifact.folder import classes_array
 
         self.folder_ = folder.resolve()
         self.manifest_ = manifest
@@ -524,7 +526,7 @@ def load_onnx(
     ``threads``: ONNX Runtime's threads (default: torch's thread count). ``onnx_file`` runs another file than the
     recorded one (the export's own parity check uses this before the file is moved into place).
     """
-    from bertwise.export.folder import unloadable_as_model_error, verify_model_folder
+    from bertwise.artifact.folder import unloadable_as_model_error, verify_model_folder
 
     require_onnx(runtime_only=True)
     folder = Path(path)
@@ -544,7 +546,7 @@ def load_onnx(
 def _load_verified_onnx(
     folder: Path, manifest: dict[str, Any], onnx_file: Path | None, threads: int | None, batch_size: int | None
 ) -> OnnxModel:
-    from bertwise.export.folder import read_probe_head
+    from bertwise.artifact.folder import read_probe_head
 
     strategy = manifest["strategy"]
     if onnx_file is None:
@@ -594,7 +596,7 @@ def export_model_folder(
     import time
     import uuid
 
-    from bertwise.export.folder import load, verify_model_folder
+    from bertwise.artifact.folder import load, verify_model_folder
 
     require_onnx()
     folder = Path(path)
@@ -772,11 +774,11 @@ def _record_in_manifest(
     The manifest is rewritten as save_model writes it, sealed again (its content_sha256 now covers the onnx record),
     so ``verify_model_folder`` checks the new file like every other and a later save over the folder replaces it.
     """
-    import onnx
     import onnxruntime
     import torch
 
-    from bertwise.export.folder import read_manifest, sha256_file, write_manifest
+    import onnx
+    from bertwise.artifact.folder import read_manifest, sha256_file, write_manifest
 
     manifest = read_manifest(folder)  # its content hash checked again: nothing edited since the export began is kept
     relative = onnx_path.relative_to(folder).as_posix()

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from bertwise.comparison import Comparison
     from bertwise.evaluation.protocol import Protocol
+    from bertwise.pipeline.comparison import Comparison
 
 
 def save_recommended(
@@ -22,8 +22,8 @@ def save_recommended(
     say: Callable[[str], None] = lambda message: None,
 ) -> None:
     """Save the recommended strategy's model (see ``compare``'s ``save_best``) and drop every other kept model."""
+    from bertwise.artifact.folder import save_model
     from bertwise.evaluation.runner import fit_predict
-    from bertwise.export.folder import save_model
 
     kept = {result.name: result.estimator for result in comparison.results}
     for result in comparison.results:

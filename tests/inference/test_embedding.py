@@ -81,4 +81,4 @@ def test_embed_takes_what_the_estimators_take(tiny_bert: str) -> None:
 
 def test_embed_is_exported() -> None:
     assert "embed" in bertwise.__all__
-    assert bertwise.embed.__module__ == "bertwise.embedding"
+    assert bertwise.embed.__module__ == "bertwise.inference.embedding"

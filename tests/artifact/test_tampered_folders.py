@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bertwise.artifact.folder import MANIFEST, load, save_model
+from bertwise.artifact.integrity import KEY_ENV, SEAL, UnverifiedManifestWarning, seal
 from bertwise.data.dataset import LabeledTexts
 from bertwise.exceptions import ModelError
-from bertwise.export.folder import MANIFEST, load, save_model
-from bertwise.export.integrity import KEY_ENV, SEAL, UnverifiedManifestWarning, seal
 from tests.conftest import toy_data
 
 TEXTS = ["the striker scored a late goal", "cold rain tonight", "fry the onions in butter"]
@@ -675,7 +675,7 @@ def test_a_folder_signed_under_a_key_loads_under_it(
 def test_a_signed_manifest_is_not_rewritten_without_its_key(
     saved: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bertwise.export.folder import read_manifest, write_manifest
+    from bertwise.artifact.folder import read_manifest, write_manifest
 
     folder = Path(shutil.copytree(saved["probe"], tmp_path / "model"))
     unsigned = read_manifest(folder)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bertwise.exceptions import ConfigError, DataError, DataFileNotFoundError, ModelError
-from bertwise.export.predict_file import LABEL_COLUMN, PredictSummary, output_columns, predict_file
+from bertwise.inference.predict_file import LABEL_COLUMN, PredictSummary, output_columns, predict_file
 from tests.conftest import TOY_TEXTS, toy_data
 from tests.data.hostile import time_limit
 
@@ -442,7 +442,7 @@ def test_an_object_too_deep_to_write_back_is_one_clear_error(tmp_path: Path, mon
     def dumps(obj: object, **kwargs: object) -> str:
         raise RecursionError("maximum recursion depth exceeded")  # what a value read near the limit can give
 
-    monkeypatch.setattr("bertwise.export.predict_file.json.dumps", dumps)
+    monkeypatch.setattr("bertwise.inference.predict_file.json.dumps", dumps)
     with pytest.raises(DataError, match=r"in.jsonl line 1: the object is nested too deep to write back"):
         predict_file(KeywordModel(), tmp_path / "in.jsonl", tmp_path / "out.jsonl")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
@@ -526,9 +526,9 @@ def test_a_fitted_strategy_predicts_the_same_in_chunks(tiny_bert: str, tmp_path:
 
 def test_a_model_folder_predicts_like_the_loaded_model(tiny_bert: str, toy_csv: Path, tmp_path: Path) -> None:
     try:
-        import bertwise.export.folder  # noqa: F401
+        import bertwise.artifact.folder  # noqa: F401
     except ImportError:
-        pytest.skip("bertwise.export.folder (model folders and bertwise.load) is not written yet")
+        pytest.skip("bertwise.artifact.folder (model folders and bertwise.load) is not written yet")
     import bertwise
 
     folder = tmp_path / "model"

@@ -10,7 +10,7 @@ Layout (described for users in docs/model-folder.md)::
 Weights are safetensors only, never pickle: loading a folder cannot run code. A folder is written under a temporary
 name beside its destination and renamed into place, so a crash leaves the old folder or none, never half of one.
 Loading refuses a folder whose manifest is missing, unreadable, of an unknown format or edited since it was written
-(its content_sha256, :mod:`bertwise.export.integrity`), or whose files are missing, links out of the folder, changed
+(its content_sha256, :mod:`bertwise.artifact.integrity`), or whose files are missing, links out of the folder, changed
 (size, sha256), malformed, or joined by unlisted files in a weights folder, each with one line naming the file.
 """
 
@@ -30,9 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bertwise.data.dataset import Label, LabeledTexts
-from bertwise.exceptions import BertwiseError, ConfigError, ModelError
-from bertwise.export.integrity import (
+from bertwise.artifact.integrity import (
     MANIFEST_MAX_BYTES,
     check_file_contents,
     check_listed_file,
@@ -43,6 +41,8 @@ from bertwise.export.integrity import (
     require_key_to_rewrite,
     seal,
 )
+from bertwise.data.dataset import Label, LabeledTexts
+from bertwise.exceptions import BertwiseError, ConfigError, ModelError
 
 MANIFEST = "manifest.json"
 FORMAT = "bertwise-model"
@@ -402,7 +402,7 @@ def load(path: str | Path, *, device: str = "auto", precision: str | None = None
     ONNX export instead (``bertwise export DIR --onnx``; CPU, float32 or int8), with the same interface.
     """
     if runtime == "onnx":
-        from bertwise.export.onnx import load_onnx
+        from bertwise.onnx.export import load_onnx
 
         return load_onnx(path)
     if runtime != "torch":
@@ -421,7 +421,7 @@ def load(path: str | Path, *, device: str = "auto", precision: str | None = None
 def unloadable_as_model_error(folder: Path) -> Iterator[None]:
     """Turn what a library raises on files that passed every check (so written or re-hashed by hand) into one line.
 
-    The checks of :mod:`bertwise.export.integrity` name the usual damage precisely; this is the net under them, for
+    The checks of :mod:`bertwise.artifact.integrity` name the usual damage precisely; this is the net under them, for
     what only the library's own parser finds (a tokenizer.json of the wrong structure, say).
     """
     try:

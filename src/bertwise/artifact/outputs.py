@@ -85,7 +85,7 @@ def _written_by_compare(path: Path, with_results: bool) -> bool:
 
 
 def _is_model_folder(path: Path) -> bool:
-    from bertwise.export.folder import FORMAT, MANIFEST
+    from bertwise.artifact.folder import FORMAT, MANIFEST
 
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bertwise.comparison import compare
+from bertwise.artifact.folder import load
 from bertwise.exceptions import ConfigError, DataError
-from bertwise.export.folder import load
-from bertwise.export.training import train
+from bertwise.pipeline.comparison import compare
+from bertwise.training import train
 from tests.conftest import toy_data
 
 QUICK = {"device": "cpu", "learning_curve": False, "bootstrap_resamples": 200, "seeds": 1, "report": False}

@@ -1,4 +1,4 @@
-"""``train``: fit one strategy on all the rows given and save it as a model folder (:mod:`bertwise.export.folder`)."""
+"""``train``: fit one strategy on all the rows given and save it as a model folder (:mod:`bertwise.artifact.folder`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bertwise.artifact.folder import check_output_folder, save_model, set_recorded_params
 from bertwise.data.dataset import LabeledTexts
 from bertwise.exceptions import ConfigError
-from bertwise.export.folder import check_output_folder, save_model, set_recorded_params
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource

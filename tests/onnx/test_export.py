@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 
 from bertwise.backbone.encoder import Encoder, load_tokenizer, tokenize  # noqa: E402
 from bertwise.backbone.resolve import resolve_backbone  # noqa: E402
-from bertwise.export.onnx import (  # noqa: E402
+from bertwise.onnx.export import (  # noqa: E402
     DEFAULT_SAMPLE_TEXTS,
     ONNX_FILE,
     OnnxClassifier,
@@ -196,7 +196,7 @@ def _toy() -> Any:
 
 
 def _save(estimator: Any, folder: Path) -> Path:
-    from bertwise.export.folder import save_model
+    from bertwise.artifact.folder import save_model
 
     data = _toy()
     estimator.fit(list(data.texts), list(data.labels))
@@ -221,7 +221,7 @@ def _state(folder: Path) -> dict[str, bytes]:
 
 
 def test_a_probe_folder_exports_and_predicts_like_torch(probe_copy: Path) -> None:
-    from bertwise.export.folder import load, sha256_file, verify_model_folder
+    from bertwise.artifact.folder import load, sha256_file, verify_model_folder
 
     summary = export_model_folder(probe_copy, check_texts=MIXED_TEXTS + UNSEEN, check_source="test texts")
     assert summary.path == probe_copy / ONNX_FILE and summary.path.is_file() and not summary.quantized
@@ -245,7 +245,7 @@ def test_a_probe_folder_exports_and_predicts_like_torch(probe_copy: Path) -> Non
 
 
 def test_a_finetuned_folder_exports_and_predicts_like_torch(tiny_bert: str, tmp_path: Path) -> None:
-    from bertwise.export.folder import load
+    from bertwise.artifact.folder import load
     from bertwise.strategies.finetune import FinetuneClassifier
 
     estimator = FinetuneClassifier(model=tiny_bert, device="cpu").set_params(
@@ -373,7 +373,7 @@ def bertwise_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_load_and_predict_take_the_onnx_runtime(probe_copy: Path, tmp_path: Path) -> None:
     import bertwise
     from bertwise.exceptions import ConfigError
-    from bertwise.export.predict_file import predict_file
+    from bertwise.inference.predict_file import predict_file
 
     export_model_folder(probe_copy, check_texts=MIXED_TEXTS, check_source="test texts")
     model = bertwise.load(probe_copy, runtime="onnx")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bertwise.comparison import compare
 from bertwise.evaluation.run_cache import RunCacheWarning
 from bertwise.evaluation.runner import evaluate_strategy  # the real one: spies wrap it
+from bertwise.pipeline.comparison import compare
 
 FAST = {"device": "cpu", "curve_repeats": {"probe": 2, "finetune": 1}, "bootstrap_resamples": 200}
 
@@ -348,8 +348,8 @@ def test_without_the_cache_nothing_is_read(
 def test_the_plan_comes_first_and_a_long_one_names_the_budget_that_fits_15_minutes(
     tiny_bert: str, toy_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bertwise.comparison import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS
     from bertwise.evaluation.budget import Calibration
+    from bertwise.pipeline.comparison import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS
     from bertwise.report.table import plan_lines
 
     # A machine this slow makes the default plan hours long; the tiny model would then run it in seconds anyway.

@@ -127,8 +127,8 @@ class Comparison:
             ) from None
 
     def _write(self, directory: Path, *, report: bool) -> Path:
-        from bertwise import atomic
         from bertwise.evaluation.runner import write_predictions
+        from bertwise.util import atomic
 
         directory.mkdir(parents=True, exist_ok=True)
         atomic.remove_leftovers(directory)  # the temporary files of a run killed while writing here
@@ -140,7 +140,7 @@ class Comparison:
                 self._written.add(key)
         data = self.to_dict()
         path = directory / "results.json"
-        # Each file whole or not at all (bertwise.atomic): a run killed while writing leaves the previous version.
+        # Each file whole or not at all (bertwise.util.atomic): a run killed while writing leaves the previous version.
         atomic.write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         if report:
             # Written after results.json, so a failure while drawing can never lose the numbers.
@@ -243,12 +243,12 @@ def compare(
     )
     # Refused now rather than after the first strategy (results) or the whole comparison (the model).
     if out is not None:
-        from bertwise.outputs import check_results_folder
+        from bertwise.artifact.outputs import check_results_folder
 
         check_results_folder(Path(out))
     if save_best is not None:
-        from bertwise.export.folder import check_output_folder
-        from bertwise.outputs import check_writable_folder
+        from bertwise.artifact.folder import check_output_folder
+        from bertwise.artifact.outputs import check_writable_folder
 
         check_output_folder(Path(save_best))
         check_writable_folder(Path(save_best), "the model folder")
@@ -299,9 +299,9 @@ def _run(
     from bertwise.evaluation.protocol import choose_protocol
     from bertwise.evaluation.run_cache import CURVE_STAGE, RunCache
     from bertwise.evaluation.runner import machine_description, software_versions
-    from bertwise.kill_hook import kill_point
     from bertwise.recommendation import recommend
     from bertwise.strategies.registry import strategy_tags
+    from bertwise.util.kill_hook import kill_point
 
     # An unusable device is an error before any work, not a failure per strategy.
     device_type = str(resolve_device(config.device).type)
@@ -477,7 +477,7 @@ def _run(
         comparison.save(out, report=report)
     if save_best is not None:
         # After results.json: failing to save a model never loses the comparison.
-        from bertwise.export.best import save_recommended
+        from bertwise.pipeline.best import save_recommended
 
         save_recommended(comparison, save_best, plan.protocol, finetune_overrides, say=_sayer(progress, console))
     return comparison

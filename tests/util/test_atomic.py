@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bertwise import atomic
+from bertwise.util import atomic
 
 
 def test_a_file_is_replaced_whole_and_no_temporary_stays(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_a_killed_writer_leaves_the_old_file_and_its_leftover_is_removed_later(t
     target = tmp_path / "results.json"
     target.write_text("whole old\n")
     # The test hook kills the writer once half of the new text is in its temporary copy.
-    code = "import sys, pathlib, bertwise.atomic as a; a.write_text(pathlib.Path(sys.argv[1]), 'x' * 1000)"
+    code = "import sys, pathlib, bertwise.util.atomic as a; a.write_text(pathlib.Path(sys.argv[1]), 'x' * 1000)"
     env = {"BERTWISE_TEST_KILL_AT": "write results.json", "PATH": "/usr/bin:/bin"}
     killed = subprocess.run([sys.executable, "-c", code, str(target)], env=env, check=False)
     assert killed.returncode == -9

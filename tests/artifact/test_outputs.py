@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bertwise.artifact.outputs import check_results_folder, check_writable_file, check_writable_folder
 from bertwise.exceptions import ConfigError
-from bertwise.outputs import check_results_folder, check_writable_file, check_writable_folder
 
 
 def unwritable_folders(tmp_path: Path) -> list[Path]:

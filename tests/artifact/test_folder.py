@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bertwise.artifact.folder import FORMAT, FORMAT_VERSION, MANIFEST, load, save_model, verify_model_folder
 from bertwise.data.dataset import LabeledTexts
 from bertwise.exceptions import ConfigError, ModelError
-from bertwise.export.folder import FORMAT, FORMAT_VERSION, MANIFEST, load, save_model, verify_model_folder
 from tests.conftest import toy_data
 
 UNSEEN = ["the striker scored a late goal", "cold rain tonight", "fry the onions in butter", "an unrelated sentence"]
@@ -131,8 +131,8 @@ def test_a_moved_folder_loads_and_predicts_the_same(probe_folder: tuple[Any, Pat
 
 
 def test_the_manifest_says_what_the_model_is(probe_folder: tuple[Any, Path], tiny_bert: str) -> None:
+    from bertwise.artifact.folder import data_sha256
     from bertwise.backbone.resolve import resolve_backbone
-    from bertwise.export.folder import data_sha256
 
     _, folder = probe_folder
     manifest = json.loads((folder / MANIFEST).read_text())
@@ -154,7 +154,7 @@ def test_the_manifest_says_what_the_model_is(probe_folder: tuple[Any, Path], tin
 
 
 def test_the_content_hash_covers_every_key_down_to_each_field(probe_folder: tuple[Any, Path]) -> None:
-    from bertwise.export.integrity import SEAL, canonical_sha256
+    from bertwise.artifact.integrity import SEAL, canonical_sha256
 
     manifest = json.loads((probe_folder[1] / MANIFEST).read_text())
     recorded = manifest[SEAL]
@@ -170,7 +170,7 @@ def test_the_content_hash_covers_every_key_down_to_each_field(probe_folder: tupl
 
 
 def test_the_training_data_fingerprint_keeps_text_and_integer_labels_apart() -> None:
-    from bertwise.export.folder import data_sha256
+    from bertwise.artifact.folder import data_sha256
 
     assert data_sha256(["a", "b"], ["1", "2"]) != data_sha256(["a", "b"], [1, 2])
     assert data_sha256(["a", "b"], [1, 2]) != data_sha256(["b", "a"], [2, 1])  # order matters
@@ -223,8 +223,8 @@ def test_a_refit_after_loading_uses_the_shared_encoder_again(probe_folder: tuple
 
 def edit_manifest(folder: Path, change: Any) -> None:
     """Change the manifest and seal it again, as someone who knows the format would: what the checks behind the content
-    hash must still refuse (tests/export/test_tampered_folders.py covers edits that leave the hash as it was)."""
-    from bertwise.export.integrity import seal
+    hash must still refuse (tests/artifact/test_tampered_folders.py covers edits that leave the hash as it was)."""
+    from bertwise.artifact.integrity import seal
 
     manifest = json.loads((folder / MANIFEST).read_text())
     change(manifest)
@@ -337,7 +337,7 @@ def test_an_earlier_model_folder_is_replaced_but_not_files_added_to_it(
 def test_a_failed_save_leaves_no_half_folder(
     probe_folder: tuple[Any, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bertwise.export import folder as folder_module
+    from bertwise.artifact import folder as folder_module
 
     def broken_copy(source: Path, destination: Path) -> None:
         destination.mkdir(parents=True)
@@ -359,9 +359,9 @@ def test_an_unfitted_model_cannot_be_saved(tiny_bert: str, tmp_path: Path) -> No
 
 def test_the_package_exports_load_and_train() -> None:
     import bertwise
-    from bertwise.export.onnx import export_model_folder
-    from bertwise.export.predict_file import predict_file
-    from bertwise.export.training import train
+    from bertwise.inference.predict_file import predict_file
+    from bertwise.onnx.export import export_model_folder
+    from bertwise.training import train
 
     assert bertwise.load is load and bertwise.train is train
     assert bertwise.predict_file is predict_file and bertwise.export_onnx is export_model_folder
@@ -371,8 +371,8 @@ def test_the_package_exports_load_and_train() -> None:
 
 @pytest.mark.integration
 def test_the_embedded_model_round_trips_self_contained(embedded_model_path: str, tmp_path: Path) -> None:
+    from bertwise.artifact.folder import folder_size
     from bertwise.backbone.resolve import DEFAULT_MODEL_ID, DEFAULT_MODEL_SHA256
-    from bertwise.export.folder import folder_size
     from bertwise.strategies.probe import ProbeClassifier
 
     fitted = fit_and_save(ProbeClassifier(cv=2, device="cpu"), tmp_path / "model")

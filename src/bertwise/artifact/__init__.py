@@ -1,0 +1,1 @@
+"""Model folders on disk: the manifest, the content hash, and checks of output paths."""

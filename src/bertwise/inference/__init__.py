@@ -1,0 +1,1 @@
+"""Using a trained model: streaming predictions over files, and embeddings."""

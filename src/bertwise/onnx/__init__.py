@@ -1,0 +1,1 @@
+"""ONNX export of model folders and ONNX Runtime inference."""
