@@ -6,8 +6,9 @@ that ends in an underscore and returns ``self``; ``predict_proba`` columns follo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from bertwise.exceptions import BertwiseError, DataError
 
 if TYPE_CHECKING:
     from bertwise.backbone.encoder import Encoder
+    from bertwise.config import CompareConfig
 
 
 class NotFittedError(BertwiseError, SklearnNotFittedError):
@@ -81,6 +83,29 @@ class Strategy(ClassifierMixin, BaseEstimator):
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
+
+    # What a strategy owns besides fit/predict. The pipeline, the model folder, the budget and the runner call only
+    # these; none of them names a strategy. Adding a strategy = one module defining them + one registry line.
+
+    @classmethod
+    def from_config(cls, config: CompareConfig, *, progress: bool = False) -> Strategy:
+        """A fresh, unfitted instance configured from a comparison's settings."""
+        raise NotImplementedError(f"{cls.__name__} does not define from_config")
+
+    def fit_details(self) -> dict[str, Any]:
+        """What this fit decided that is worth knowing beside its score (JSON-able; results.json's ``details``)."""
+        return {}
+
+    def save_state(self, folder: Path) -> dict[str, Any]:
+        """Write what a fitted instance needs to predict again into ``folder`` (a model folder being built).
+
+        Returns the manifest's strategy-specific entries; :meth:`from_state` gets them back."""
+        raise NotImplementedError(f"{type(self).__name__} does not define save_state")
+
+    @classmethod
+    def from_state(cls, folder: Path, manifest: Mapping[str, Any], *, device: str, precision: str) -> Strategy:
+        """The fitted instance :meth:`save_state` wrote into ``folder`` (its integrity already verified)."""
+        raise NotImplementedError(f"{cls.__name__} does not define from_state")
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

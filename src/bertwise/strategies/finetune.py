@@ -9,7 +9,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -32,6 +32,9 @@ from bertwise.strategies.checkpoint import (
 # Batches drawn into one pool before sorting by length: large enough that batches are nearly uniform in length
 # (little padding), small enough that batch order stays random across the epoch.
 LENGTH_GROUP_BATCHES = 50
+
+if TYPE_CHECKING:
+    from bertwise.config import CompareConfig
 
 
 class FinetuneClassifier(Strategy):
@@ -131,6 +134,12 @@ class FinetuneClassifier(Strategy):
                 raise ConfigError(
                     f"the {name!r} parameter of FinetuneClassifier is out of range: got {getattr(self, name)!r}"
                 )
+
+    @classmethod
+    def from_config(cls, config: CompareConfig, *, progress: bool = False) -> FinetuneClassifier:
+        return cls(
+            model=config.model, seed=config.seed, device=config.device, precision=config.precision, progress=progress
+        )
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         import torch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from bertwise.strategies.base import FrozenBackboneMixin, Strategy, StrategyTags
 # Inverse regularisation strengths tried by cross-validation. Unit-norm sentence embeddings need far weaker
 # regularisation than sklearn's default C=1 (which under-fits many-class sets), so the grid reaches high.
 DEFAULT_CS = (0.1, 1.0, 10.0, 100.0, 1000.0)
+
+if TYPE_CHECKING:
+    from bertwise.config import CompareConfig
 
 
 class ProbeClassifier(FrozenBackboneMixin, Strategy):
@@ -63,6 +66,17 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
         self.device = device
         self.precision = precision
         self.progress = progress
+
+    @classmethod
+    def from_config(cls, config: CompareConfig, *, progress: bool = False) -> ProbeClassifier:
+        return cls(
+            model=config.model,
+            pooling=config.pooling,  # type: ignore[arg-type]
+            seed=config.seed,
+            device=config.device,
+            precision=config.precision,
+            progress=progress,
+        )
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         from sklearn.linear_model import LogisticRegression

@@ -1,59 +1,61 @@
-"""Strategy names (as used on the command line and in results.json) mapped to configured instances."""
+"""The one list of strategy names: each name (as on the command line and in results.json) to its class.
+
+Built-in strategies are imported only when asked for, so listing names costs nothing; :func:`register` adds one
+(a plugin, or a test's own strategy) without touching any other module. Everything else about a strategy (its
+tags, settings, saved state, cost model) is read from its class.
+"""
 
 from __future__ import annotations
 
-from bertwise.config import CompareConfig
-from bertwise.strategies.base import Strategy, StrategyTags
+import importlib
+from typing import TYPE_CHECKING
+
+from bertwise.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from bertwise.config import CompareConfig
+    from bertwise.strategies.base import Strategy, StrategyTags
+
+_BUILT_IN = {
+    "zero-shot": "bertwise.strategies.zero_shot:ZeroShotClassifier",
+    "probe": "bertwise.strategies.probe:ProbeClassifier",
+    "finetune": "bertwise.strategies.finetune:FinetuneClassifier",
+}
+_registered: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Make ``cls`` available under ``cls.tags.name`` (usable as a class decorator)."""
+    _registered[cls.tags.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Forget a strategy :func:`register` added (built-in strategies stay)."""
+    _registered.pop(name, None)
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every known strategy name: the built-in ones in their usual order, then registered ones."""
+    return tuple(dict.fromkeys([*_BUILT_IN, *_registered]))
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name``; a ConfigError naming the known ones otherwise."""
+    if name in _registered:
+        return _registered[name]
+    if name not in _BUILT_IN:
+        raise ConfigError(f"unknown strategy {name!r}; expected one of {', '.join(strategy_names())}")
+    module, _, attribute = _BUILT_IN[name].partition(":")
+    cls: type[Strategy] = getattr(importlib.import_module(module), attribute)
+    return cls
 
 
 def build_strategy(name: str, config: CompareConfig, *, progress: bool = False) -> Strategy:
-    """A fresh, unfitted strategy configured from ``config``; imports only what that strategy needs."""
-    if name == "zero-shot":
-        from bertwise.strategies.zero_shot import ZeroShotClassifier
-
-        return ZeroShotClassifier(
-            model=config.model,
-            mode=config.zero_shot_mode,  # type: ignore[arg-type]
-            template=config.zero_shot_template,
-            label_descriptions=dict(config.label_descriptions) or None,
-            pooling=config.pooling,  # type: ignore[arg-type]
-            device=config.device,
-            precision=config.precision,
-            progress=progress,
-        )
-    if name == "probe":
-        from bertwise.strategies.probe import ProbeClassifier
-
-        return ProbeClassifier(
-            model=config.model,
-            pooling=config.pooling,  # type: ignore[arg-type]
-            seed=config.seed,
-            device=config.device,
-            precision=config.precision,
-            progress=progress,
-        )
-    if name == "finetune":
-        from bertwise.strategies.finetune import FinetuneClassifier
-
-        return FinetuneClassifier(
-            model=config.model,
-            seed=config.seed,
-            device=config.device,
-            precision=config.precision,
-            progress=progress,
-        )
-    raise KeyError(name)
+    """A fresh, unfitted strategy configured from ``config``."""
+    return strategy_class(name).from_config(config, progress=progress)
 
 
 def strategy_tags(name: str) -> StrategyTags:
-    """What kind of strategy ``name`` is (trained? seed-dependent?) without building or importing its model code."""
-    known = {
-        "zero-shot": StrategyTags(
-            name="zero-shot", trains_backbone=False, uses_labels_for_training=False, seed_dependent=False
-        ),
-        "probe": StrategyTags(name="probe", trains_backbone=False, uses_labels_for_training=True, seed_dependent=False),
-        "finetune": StrategyTags(
-            name="finetune", trains_backbone=True, uses_labels_for_training=True, seed_dependent=True
-        ),
-    }
-    return known[name]
+    """What kind of strategy ``name`` is (trained? seed-dependent?), read from its class."""
+    return strategy_class(name).tags

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -28,6 +28,9 @@ DEFAULT_TEMPLATE = "This text is about {label}."
 EMBEDDING_TEMPERATURE = 0.05
 
 ZeroShotMode = Literal["auto", "nli", "embedding"]
+
+if TYPE_CHECKING:
+    from bertwise.config import CompareConfig
 
 
 def humanize_label(label: Label) -> str:
@@ -104,6 +107,19 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
         self.device = device
         self.precision = precision
         self.progress = progress
+
+    @classmethod
+    def from_config(cls, config: CompareConfig, *, progress: bool = False) -> ZeroShotClassifier:
+        return cls(
+            model=config.model,
+            mode=config.zero_shot_mode,  # type: ignore[arg-type]
+            template=config.zero_shot_template,
+            label_descriptions=dict(config.label_descriptions) or None,
+            pooling=config.pooling,  # type: ignore[arg-type]
+            device=config.device,
+            precision=config.precision,
+            progress=progress,
+        )
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         if self.mode not in ("auto", "nli", "embedding"):
