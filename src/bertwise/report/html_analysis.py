@@ -9,7 +9,7 @@ from bertwise.report.curve_plot import learning_curve_svg
 from bertwise.report.format import MISSING, count, fixed, interval_text, mapping, percent, points, seconds, sequence
 from bertwise.report.html_markup import ci, escape, facts, list_items, swatch
 from bertwise.report.plots import confusion_matrix_svg, ok_strategies, per_class_f1_svg, per_class_selection, slug
-from bertwise.report.view import Budget, Curve, Diagnostics, Protocol, ReportView, TokenizerSide, curve_sizes
+from bertwise.report.view import Budget, Curve, Diagnostics, ProtocolEntry, ReportView, TokenizerSide, curve_sizes
 
 
 def learning_curve(curve: Curve | None, confidence: str) -> str:
@@ -177,7 +177,7 @@ def confusions(view: ReportView) -> str:
     return f"{head}\n{note}\n{body}"
 
 
-def protocol_budget(protocol: Protocol | None, budget: Budget | None) -> str:
+def protocol_budget(protocol: ProtocolEntry | None, budget: Budget | None) -> str:
     lines = ['<h2 id="protocol">Protocol and budget</h2>']
     if protocol is not None:
         lines.append("<h3>Protocol</h3>\n" + facts(_protocol_facts(protocol), "protocol-facts"))
@@ -200,7 +200,7 @@ def protocol_budget(protocol: Protocol | None, budget: Budget | None) -> str:
     return "\n".join(lines)
 
 
-def _protocol_facts(protocol: Protocol) -> list[tuple[str, str]]:
+def _protocol_facts(protocol: ProtocolEntry) -> list[tuple[str, str]]:
     scheme = str(protocol.scheme)
     if protocol.folds is not None:
         scheme += f", {protocol.folds:g} folds"

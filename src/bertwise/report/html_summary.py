@@ -24,7 +24,7 @@ from bertwise.report.format import (
 )
 from bertwise.report.html_markup import ci, escape, fact_value, facts, list_items, swatch
 from bertwise.report.plots import score_cost_svg, strategy_color
-from bertwise.report.view import DataPart, Pair, Recommendation, ReportView, Strategy
+from bertwise.report.view import DataPart, Pair, RecommendationEntry, ReportView, StrategyEntry
 
 
 def header(view: ReportView) -> str:
@@ -68,7 +68,7 @@ def header(view: ReportView) -> str:
 
 
 def recommendation(view: ReportView) -> str:
-    chosen: Recommendation | None = view.recommendation
+    chosen: RecommendationEntry | None = view.recommendation
     if chosen is None or chosen.strategy is None:
         reasons = list_items(chosen.reasons) if chosen else ""
         return (
@@ -129,7 +129,7 @@ def results_table(view: ReportView, confidence: str) -> str:
     )
 
 
-def _result_row(strategy: Strategy, chosen: str | None, columns: int, show_gpu: bool) -> str:
+def _result_row(strategy: StrategyEntry, chosen: str | None, columns: int, show_gpu: bool) -> str:
     name = strategy.name
     first = f"<td>{swatch(name)}{escape(name)}{' ★' if name == chosen else ''}</td>"
     if not strategy.ok:

@@ -29,11 +29,11 @@ from bertwise.report.view import (
     Curve,
     Diagnostics,
     Pair,
-    Protocol,
-    Recommendation,
+    ProtocolEntry,
+    RecommendationEntry,
     ReportView,
     Score,
-    Strategy,
+    StrategyEntry,
     build_view,
     curve_sizes,
     sizes,
@@ -88,7 +88,7 @@ def _title(view: ReportView) -> str:
     return title + ("\n\n" + ", ".join(facts) + "." if facts else "")
 
 
-def _recommendation(recommendation: Recommendation | None) -> str:
+def _recommendation(recommendation: RecommendationEntry | None) -> str:
     lines = ["## Recommendation", ""]
     if recommendation is None or recommendation.strategy is None:
         lines.append("**None.**")
@@ -106,7 +106,7 @@ def _recommendation(recommendation: Recommendation | None) -> str:
     return "\n".join(lines)
 
 
-def _strategies(strategies: Sequence[Strategy], confidence: str) -> str:
+def _strategies(strategies: Sequence[StrategyEntry], confidence: str) -> str:
     if not strategies:
         return "## Strategies\n\nNo strategy results."
     rows = [
@@ -202,7 +202,7 @@ def _diagnostics(diagnostics: Diagnostics | None) -> str:
     return "## Diagnostics\n\n" + "\n".join(lines) if lines else ""
 
 
-def _protocol(protocol: Protocol | None, confidence: str, tested_on: str | None) -> str:
+def _protocol(protocol: ProtocolEntry | None, confidence: str, tested_on: str | None) -> str:
     if protocol is None:
         return f"**Test set**: {_md(tested_on)}." if tested_on else ""
     scheme = _md(protocol.scheme)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.table import Table
+
 from bertwise.report.format import MISSING, as_number
 from bertwise.report.view import ReportView, build_view
 from bertwise.util.formatting import duration
@@ -64,7 +66,7 @@ def plan_lines(protocol: EvaluationProtocol, budget: Mapping[str, Any]) -> list[
 
 def _any_seed_dependent(parts: Mapping[str, Any]) -> bool:
     """Whether any part of the plan is a strategy whose result depends on the seed, as its class's tags say."""
-    # Deferred: asking a strategy's tags imports its class, and with it scikit-learn (and torch for fine-tuning).
+    # Deferred: the strategies package imports scikit-learn (and strategy_tags the strategy's class).
     from bertwise.strategies.registry import strategy_names, strategy_tags
 
     known = set(strategy_names())
@@ -151,9 +153,7 @@ def _summary_lines(view: ReportView) -> list[str]:
     return lines
 
 
-def _results_table(view: ReportView) -> Any:
-    from rich.table import Table
-
+def _results_table(view: ReportView) -> Table:
     # The terminal states the confidence as configured ("95%"), the reports as the protocol recorded it ("95 %").
     confidence = as_number(view.config.get("confidence"))
     table = Table(title="bertwise compare", title_justify="left")

@@ -76,7 +76,7 @@ class Model:
 
 
 @dataclass(frozen=True)
-class Strategy:
+class StrategyEntry:
     """One strategy's entry: its scores with intervals and its costs, or why it failed."""
 
     name: str
@@ -155,7 +155,7 @@ class Diagnostics:
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class RecommendationEntry:
     strategy: str | None
     runner_up: str | None
     priority: str | None
@@ -165,7 +165,7 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
-class Protocol:
+class ProtocolEntry:
     scheme: Any  # as recorded ("unknown" when missing)
     folds: float | None
     why: str | None
@@ -193,12 +193,12 @@ class ReportView:
     bertwise_version: Any
     dataset: Dataset
     model: Model | None
-    strategies: tuple[Strategy, ...]
+    strategies: tuple[StrategyEntry, ...]
     paired: tuple[Pair, ...]
     curve: Curve | None
     diagnostics: Diagnostics | None
-    recommendation: Recommendation | None
-    protocol: Protocol | None
+    recommendation: RecommendationEntry | None
+    protocol: ProtocolEntry | None
     budget: Budget | None
     resumed: tuple[str, ...]
     machine: Mapping[str, Any]
@@ -285,13 +285,13 @@ def _model(value: Any) -> Model | None:
     )
 
 
-def _strategy(entry: Mapping[str, Any]) -> Strategy:
+def _strategy(entry: Mapping[str, Any]) -> StrategyEntry:
     metrics, intervals, cost = (
         mapping(entry.get("metrics")),
         mapping(entry.get("metrics_interval")),
         mapping(entry.get("cost")),
     )
-    return Strategy(
+    return StrategyEntry(
         name=str(entry.get("name", "?")),
         ok=entry.get("status") == "ok",
         error=str(entry.get("error") or "no reason given"),
@@ -396,11 +396,11 @@ def _diagnostics(value: Any) -> Diagnostics | None:
     )
 
 
-def _recommendation(value: Any) -> Recommendation | None:
+def _recommendation(value: Any) -> RecommendationEntry | None:
     if not isinstance(value, Mapping):
         return None
     chosen, runner_up, priority = value.get("strategy"), value.get("runner_up"), value.get("priority")
-    return Recommendation(
+    return RecommendationEntry(
         strategy=chosen if isinstance(chosen, str) and chosen else None,
         runner_up=runner_up if isinstance(runner_up, str) else None,
         priority=priority if isinstance(priority, str) else None,
@@ -410,12 +410,12 @@ def _recommendation(value: Any) -> Recommendation | None:
     )
 
 
-def _protocol(value: Any) -> Protocol | None:
+def _protocol(value: Any) -> ProtocolEntry | None:
     protocol = mapping(value)
     if not protocol:
         return None
     why, interval = protocol.get("why"), protocol.get("interval")
-    return Protocol(
+    return ProtocolEntry(
         scheme=protocol.get("scheme", "unknown"),
         folds=as_number(protocol.get("folds")),
         why=why if isinstance(why, str) else None,
