@@ -1,32 +1,52 @@
-"""The comparison as a terminal table, with the dataset summary and the recommendation; formats, never computes."""
+"""The comparison in the terminal: the plan before it runs, then the dataset summary, the table of results and the
+recommendation, rendered from the report view of results.json; formats, never computes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.table import Table
+
+from bertwise.report.format import MISSING, as_number
+from bertwise.report.view import ReportView, build_view
 from bertwise.util.formatting import duration
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from bertwise.evaluation.protocol import Protocol
-    from bertwise.pipeline.comparison import Comparison
+    from bertwise.evaluation.protocol import Protocol as EvaluationProtocol
 
 
-def print_plan(comparison: Comparison, console: Console) -> None:
+class Planned(Protocol):
+    """What the plan is printed from: the comparison as ``compare`` hands it to on_plan."""
+
+    @property
+    def protocol(self) -> EvaluationProtocol: ...
+
+    @property
+    def budget(self) -> Mapping[str, Any]: ...
+
+
+class Recorded(Protocol):
+    """Anything that gives its results.json dict: the comparison ``compare`` returns."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def print_plan(planned: Planned, console: Console) -> None:
     """What will run and about how long it takes, printed before the first strategy runs (``compare``'s on_plan)."""
-    for line in plan_lines(comparison.protocol, comparison.budget):
+    for line in plan_lines(planned.protocol, planned.budget):
         # soft_wrap: one line stays one line in a log file; a terminal folds it to its own width.
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def plan_lines(protocol: Protocol, budget: Mapping[str, Any]) -> list[str]:
+def plan_lines(protocol: EvaluationProtocol, budget: Mapping[str, Any]) -> list[str]:
     """The protocol, the estimate of each part, the budget's cuts, and the advice a long unbudgeted plan gets."""
     folds = f" ({len(protocol.folds)} folds)" if protocol.scheme == "cross-validation" else ""
     parts = budget.get("estimated_seconds_by_part") or {}
-    # Only fine-tuning's result depends on the seed: the other strategies run once whatever the seeds.
-    seeds = f", fine-tuning seeds {list(protocol.seeds)}" if "finetune" in parts else ""
+    # Only a seed-dependent strategy (fine-tuning) runs once per seed: the others run once whatever the seeds.
+    seeds = f", fine-tuning seeds {list(protocol.seeds)}" if _any_seed_dependent(parts) else ""
     lines = [f"plan: {protocol.scheme}{folds}{seeds}: {protocol.why}"]
     total = budget.get("estimated_seconds", sum(parts.values()))
     shown = ", ".join(f"{part} {duration(seconds)}" for part, seconds in parts.items())
@@ -42,6 +62,15 @@ def plan_lines(protocol: Protocol, budget: Mapping[str, Any]) -> list[str]:
     if suggested:
         lines.append(_long_plan_advice(total, suggested))
     return lines
+
+
+def _any_seed_dependent(parts: Mapping[str, Any]) -> bool:
+    """Whether any part of the plan is a strategy whose result depends on the seed, as its class's tags say."""
+    # Deferred: the strategies package imports scikit-learn (and strategy_tags the strategy's class).
+    from bertwise.strategies.registry import strategy_names, strategy_tags
+
+    known = set(strategy_names())
+    return any(strategy_tags(part).seed_dependent for part in parts if part in known)
 
 
 def _long_plan_advice(total: float, suggested: Mapping[str, Any]) -> str:
@@ -72,69 +101,23 @@ def budget_option(seconds: float) -> str:
     return f"{whole}s"
 
 
-def print_comparison(comparison: Comparison, console: Console) -> None:
-    from rich.table import Table
-
-    split, backbone = comparison.split, comparison.backbone
-    origin = {"held-out": "held-out split", "file": "test file", "cross-validation": "cross-validated"}
-    test_part = "" if split.test_origin == "cross-validation" else f" / {len(split.test)} test"
-    console.print(
-        f"[bold]data[/]: {len(split.train)} train{test_part} texts ({origin.get(split.test_origin, split.test_origin)})"
-        f", {len(split.classes)} classes"
-    )
-    for note in split.notes:
-        console.print(f"  note: {note}")
-    truncated = ", ".join(f"{count} {part}" for part, count in comparison.truncated.items())
-    console.print(
-        f"[bold]model[/]: {backbone.model_id} (sha256 {backbone.sha256[:12]}..., {backbone.pooling} pooling, "
-        f"max {backbone.max_length} tokens; truncated texts: {truncated})"
-    )
-    protocol = comparison.protocol
-    console.print(f"[bold]evaluation[/]: {protocol.scheme}, seeds {list(protocol.seeds)}: {protocol.why}")
-    for cut in comparison.budget.get("cuts", []):
-        console.print(f"  budget cut: {cut}")
-    confidence = f"{comparison.config.confidence:.0%}"
-    table = Table(title="bertwise compare", title_justify="left")
-    for column, justify in (
-        ("strategy", "left"),
-        ("runs", "right"),
-        ("macro-F1", "right"),
-        (f"{confidence} interval", "right"),
-        ("accuracy", "right"),
-        ("fit s", "right"),
-        ("ms/text", "right"),
-        ("peak MB", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    chosen = comparison.recommendation.strategy if comparison.recommendation else None
-    for result in comparison.results:
-        if result.status != "ok":
-            table.add_row(result.name, "failed", "", "", "", "", "", "", style="red")
-            continue
-        low, high = result.metrics_interval["macro_f1"]
-        table.add_row(
-            result.name + (" *" if result.name == chosen else ""),
-            str(len(result.runs)),
-            f"{result.metrics['macro_f1'] * 100:.1f}",
-            f"[{low * 100:.1f}, {high * 100:.1f}]",
-            f"{result.metrics['accuracy'] * 100:.1f}",
-            f"{result.cost['fit_seconds']:.1f}",
-            f"{result.cost['predict_ms_per_text']:.2f}",
-            f"{result.cost['peak_memory_mb']:.0f}",
-            style="bold" if result.name == chosen else None,
-        )
-    console.print(table)
-    for pair in comparison.paired:
-        low, high = pair["interval"]
+def print_comparison(results: Mapping[str, Any] | Recorded, console: Console) -> None:
+    """The run in the terminal: what it ran on, the table of scores and costs, the paired differences and the
+    recommendation; from a results.json dict, or from the comparison that writes one."""
+    view = build_view(results if isinstance(results, Mapping) else results.to_dict())
+    for line in _summary_lines(view):
+        console.print(line)
+    console.print(_results_table(view))
+    for pair in view.paired:
+        low, high = pair.interval or (None, None)
         console.print(
-            f"  {pair['a']} - {pair['b']}: {pair['difference'] * 100:+.1f} points macro-F1 "
-            f"[{low * 100:+.1f}, {high * 100:+.1f}]{' (significant)' if pair['significant'] else ''}"
+            f"  {pair.a} - {pair.b}: {_number(pair.difference, '+.1f', 100)} points macro-F1 "
+            f"[{_number(low, '+.1f', 100)}, {_number(high, '+.1f', 100)}]{' (significant)' if pair.significant else ''}"
         )
-    curve = comparison.learning_curve
-    if curve and curve.get("crossover"):
-        console.print(f"[bold]learning curve[/]: {curve['crossover']['text']}")
-    if comparison.recommendation is not None:
-        recommendation = comparison.recommendation
+    if view.curve is not None and view.curve.crossover:
+        console.print(f"[bold]learning curve[/]: {view.curve.crossover}")
+    recommendation = view.recommendation
+    if recommendation is not None:
         console.print(
             f"[bold]recommendation[/] (--priority {recommendation.priority}): [bold green]{recommendation.strategy}[/]"
             + (f", runner-up {recommendation.runner_up}" if recommendation.runner_up else "")
@@ -143,3 +126,68 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
             console.print(f"  - {reason}")
         for line in recommendation.would_change:
             console.print(f"  would change: {line}")
+
+
+def _summary_lines(view: ReportView) -> list[str]:
+    """The data, model and evaluation lines above the table (rich markup)."""
+    dataset, model, protocol = view.dataset, view.model, view.protocol
+    origins = {"held-out": "held-out split", "file": "test file", "cross-validation": "cross-validated"}
+    origin = dataset.test.origin if dataset.test else None
+    test_rows = dataset.test.rows if dataset.test else None
+    test_part = "" if origin == "cross-validation" else f" / {_number(test_rows, '.0f')} test"
+    train_rows = dataset.train.rows if dataset.train else None
+    lines = [
+        f"[bold]data[/]: {_number(train_rows, '.0f')} train{test_part} texts ({origins.get(str(origin), origin)})"
+        f", {len(dataset.classes)} classes"
+    ]
+    lines += [f"  note: {note}" for note in dataset.notes]
+    truncated = ", ".join(f"{count} {part}" for part, count in dataset.truncated.items())
+    if model is not None:
+        lines.append(
+            f"[bold]model[/]: {model.id} (sha256 {(model.sha256 or '')[:12]}..., {model.pooling} pooling, "
+            f"max {_number(model.max_length, '.0f')} tokens; truncated texts: {truncated})"
+        )
+    if protocol is not None:
+        lines.append(f"[bold]evaluation[/]: {protocol.scheme}, seeds {list(protocol.seeds)}: {protocol.why}")
+    lines += [f"  budget cut: {cut}" for cut in (view.budget.cuts if view.budget else ())]
+    return lines
+
+
+def _results_table(view: ReportView) -> Table:
+    # The terminal states the confidence as configured ("95%"), the reports as the protocol recorded it ("95 %").
+    confidence = as_number(view.config.get("confidence"))
+    table = Table(title="bertwise compare", title_justify="left")
+    for column, justify in (
+        ("strategy", "left"),
+        ("runs", "right"),
+        ("macro-F1", "right"),
+        (f"{_number(confidence, '.0%')} interval", "right"),
+        ("accuracy", "right"),
+        ("fit s", "right"),
+        ("ms/text", "right"),
+        ("peak MB", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    chosen = view.chosen
+    for result in view.strategies:
+        if not result.ok:
+            table.add_row(result.name, "failed", "", "", "", "", "", "", style="red")
+            continue
+        f1, accuracy = result.score("macro_f1"), result.score("accuracy")
+        low, high = f1.interval or (None, None)
+        table.add_row(
+            result.name + (" *" if result.name == chosen else ""),
+            str(result.runs),
+            _number(f1.value, ".1f", 100),
+            f"[{_number(low, '.1f', 100)}, {_number(high, '.1f', 100)}]",
+            _number(accuracy.value, ".1f", 100),
+            _number(result.fit_seconds, ".1f"),
+            _number(result.predict_ms_per_text, ".2f"),
+            _number(result.peak_memory_mb, ".0f"),
+            style="bold" if result.name == chosen else None,
+        )
+    return table
+
+
+def _number(value: float | None, spec: str, scale: float = 1) -> str:
+    return MISSING if value is None else format(value * scale, spec)
