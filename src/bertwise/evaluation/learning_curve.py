@@ -8,7 +8,7 @@ Probe points reuse the embeddings computed once: only the logistic regression is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ import numpy as np
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.protocol import Protocol
+from bertwise.strategies.registry import strategy_tags
 
 if TYPE_CHECKING:
     from bertwise.evaluation.runner import FitStore
@@ -63,7 +64,7 @@ def plan_curve(split: DataSplit, protocol: Protocol, config: CompareConfig, trai
     return CurvePlan(
         points=tuple(points),
         full_per_class=round(full, 1),
-        repeats={name: config.curve_repeats.get(name, 1) for name in trained},
+        repeats={name: config.curve_repeats.get(name, strategy_tags(name).curve_repeats) for name in trained},
         strategies=tuple(trained),
     )
 
@@ -89,7 +90,7 @@ def run_curve(
     config: CompareConfig,
     *,
     full_runs: dict[str, np.ndarray],
-    zero_shot_predictions: np.ndarray | None,
+    references: Mapping[str, np.ndarray],
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
     on_fit: Callable[[str, int, int, float], None] | None = None,
@@ -98,7 +99,8 @@ def run_curve(
     """The ``learning_curve`` part of results.json.
 
     ``full_runs[name]`` holds the main evaluation's predicted class indices on the first fold's test rows, one row
-    per run: the curve's last point. ``zero_shot_predictions`` are zero-shot's predicted indices on all test rows.
+    per run: the curve's last point. ``references[name]`` are the predicted indices on all test rows of a strategy
+    drawn as a flat line beside the curves (one that learns nothing from labels, such as zero-shot).
     ``store`` keeps every finished fit and gives back those an earlier, killed curve finished.
     """
     from bertwise.evaluation.runner import stored_fit
@@ -172,9 +174,9 @@ def run_curve(
         curves[name] = points
 
     reference: dict[str, Any] = {}
-    if zero_shot_predictions is not None:
-        zero = summarize(0, 0, zero_shot_predictions[test_rows][None, :])
-        reference["zero-shot"] = {"macro_f1": zero["macro_f1"], "interval": zero["interval"]}
+    for name, predictions in references.items():
+        flat = summarize(0, 0, predictions[test_rows][None, :])
+        reference[name] = {"macro_f1": flat["macro_f1"], "interval": flat["interval"]}
 
     forecast_at = [plan.full_per_class * multiple for multiple in FORECAST_MULTIPLES]
     fits: dict[str, Any] = {}
@@ -219,50 +221,65 @@ def _describe_fit(forecast: Any) -> dict[str, Any]:
     }
 
 
+def crossover_pair(names: Sequence[str]) -> tuple[str, str] | None:
+    """(a, b) whose curves the crossover compares: the first strategy that trains the backbone against the first
+    that keeps it frozen, as in "from how many examples does fine-tuning overtake the probe"."""
+    trains = [name for name in names if strategy_tags(name).trains_backbone]
+    frozen = [name for name in names if not strategy_tags(name).trains_backbone]
+    return (trains[0], frozen[0]) if trains and frozen else None
+
+
 def _crossover(
     curves: dict[str, list[dict[str, Any]]], forecasts: dict[str, Any], plan: CurvePlan, crossover: Any
 ) -> dict[str, Any] | None:
-    if "finetune" not in curves or "probe" not in curves:
+    pair = crossover_pair(list(curves))
+    if pair is None:
         return None
-    tuned = {point["per_class"]: point["macro_f1"] for point in curves["finetune"]}
-    probed = {point["per_class"]: point["macro_f1"] for point in curves["probe"]}
-    shared = sorted(set(tuned) & set(probed))
+    a, b = pair
+    first = {point["per_class"]: point["macro_f1"] for point in curves[a]}
+    second = {point["per_class"]: point["macro_f1"] for point in curves[b]}
+    shared = sorted(set(first) & set(second))
     if not shared:
         return None
     horizon = plan.full_per_class * FORECAST_MULTIPLES[-1]
     status, where = crossover(
         shared,
-        [tuned[n] for n in shared],
-        [probed[n] for n in shared],
-        forecasts.get("finetune"),
-        forecasts.get("probe"),
+        [first[n] for n in shared],
+        [second[n] for n in shared],
+        forecasts.get(a),
+        forecasts.get(b),
         search_up_to=horizon,
     )
-    if status == "observed" and where is not None and where <= shared[0]:
-        text = f"fine-tuning scores above the probe from the first measured point ({shared[0]:g} examples per class)"
-    elif status == "observed" and where is not None:
-        text = f"fine-tuning overtakes the probe at about {where:.0f} examples per class (measured)"
-    elif status == "extrapolated" and where is not None and where <= 1.1 * plan.full_per_class:
-        text = (
-            f"fine-tuning and the probe are level at the data's size ({plan.full_per_class:g} examples per class); "
-            "the fitted curves put fine-tuning ahead beyond it (an extrapolation)"
-        )
-    elif status == "extrapolated" and where is not None:
-        text = (
-            f"fine-tuning would overtake the probe at about {where:.0f} examples per class "
-            f"(an extrapolation of the fitted curves; the data has {plan.full_per_class:g})"
-        )
-    elif status == "none":
-        text = f"the fitted curves do not cross before {horizon:.0f} examples per class: the probe stays ahead"
-    else:
-        text = "too few curve points to say where fine-tuning would overtake the probe"
     return {
-        "a": "finetune",
-        "b": "probe",
+        "a": a,
+        "b": b,
         "status": status,
         "per_class": None if where is None else round(float(where), 1),
-        "text": text,
+        "text": _crossover_text(a, b, status, where, shared, plan, horizon),
     }
+
+
+def _crossover_text(
+    a: str, b: str, status: str, where: float | None, shared: list[float], plan: CurvePlan, horizon: float
+) -> str:
+    one, other = strategy_tags(a).in_words, strategy_tags(b).in_words
+    if status == "observed" and where is not None and where <= shared[0]:
+        return f"{one} scores above {other} from the first measured point ({shared[0]:g} examples per class)"
+    if status == "observed" and where is not None:
+        return f"{one} overtakes {other} at about {where:.0f} examples per class (measured)"
+    if status == "extrapolated" and where is not None and where <= 1.1 * plan.full_per_class:
+        return (
+            f"{one} and {other} are level at the data's size ({plan.full_per_class:g} examples per class); "
+            f"the fitted curves put {one} ahead beyond it (an extrapolation)"
+        )
+    if status == "extrapolated" and where is not None:
+        return (
+            f"{one} would overtake {other} at about {where:.0f} examples per class "
+            f"(an extrapolation of the fitted curves; the data has {plan.full_per_class:g})"
+        )
+    if status == "none":
+        return f"the fitted curves do not cross before {horizon:.0f} examples per class: {other} stays ahead"
+    return f"too few curve points to say where {one} would overtake {other}"
 
 
 def refit_plan(plan: CurvePlan, split: DataSplit, protocol: Protocol) -> CurvePlan:
