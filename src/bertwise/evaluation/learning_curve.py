@@ -103,23 +103,106 @@ def run_curve(
     drawn as a flat line beside the curves (one that learns nothing from labels, such as zero-shot).
     ``store`` keeps every finished fit and gives back those an earlier, killed curve finished.
     """
-    from bertwise.evaluation.runner import stored_fit
-    from bertwise.evaluation.statistics import bootstrap_metrics, crossover, fit_learning_curve
+    from bertwise.evaluation.statistics import crossover
     from bertwise.exceptions import BertwiseError
 
-    classes = split.classes
-    index = {label: position for position, label in enumerate(classes)}
     fold = protocol.folds[0]
     pool = split.train.subset(fold.train_rows)
     test_rows = list(fold.test_rows)
     test_texts = [split.test.texts[i] for i in test_rows]
-    y_true = np.array([index[split.test.labels[i]] for i in test_rows], dtype=np.int64)
+    score = _Scorer(split, test_rows, config)
+    curves: dict[str, list[dict[str, Any]]] = {}
+    failed: dict[str, str] = {}
+    for name in plan.strategies:
+        points: list[dict[str, Any]] = []
+        try:
+            for per_class in plan.points_for(name):
+                train_rows, runs = _point_runs(
+                    name, per_class, plan, pool, test_texts, split, config, (overrides or {}).get(name), on_fit, store
+                )
+                points.append(score(per_class, train_rows, runs))
+        except BertwiseError as error:
+            failed[name] = str(error)
+        if name in full_runs:
+            points.append(score(plan.full_per_class, len(pool), full_runs[name]))
+        curves[name] = points
 
-    def summarize(per_class: float, train_rows: int, runs: np.ndarray) -> dict[str, Any]:
+    reference: dict[str, Any] = {}
+    for name, predictions in references.items():
+        flat = score(0, 0, predictions[test_rows][None, :])
+        reference[name] = {"macro_f1": flat["macro_f1"], "interval": flat["interval"]}
+    forecasts = _forecasts(curves, plan, config.seed)
+    result: dict[str, Any] = {
+        "per_class_points": [*plan.points, plan.full_per_class],
+        "test_rows": len(test_rows),
+        "repeats": dict(plan.repeats),
+        "reference": reference,
+        "strategies": curves,
+        "fit": {name: None if forecast is None else _describe_fit(forecast) for name, forecast in forecasts.items()},
+        "crossover": _crossover(curves, forecasts, plan, crossover),
+    }
+    if failed:
+        result["failed"] = failed
+    return result
+
+
+def _point_runs(
+    name: str,
+    per_class: int,
+    plan: CurvePlan,
+    pool: LabeledTexts,
+    test_texts: list[str],
+    split: DataSplit,
+    config: CompareConfig,
+    overrides: dict[str, Any] | None,
+    on_fit: Callable[[str, int, int, float], None] | None,
+    store: FitStore | None,
+) -> tuple[int, np.ndarray]:
+    """(training rows, predicted indices per repeat) of one curve point: a fresh class-balanced subsample a repeat."""
+    from bertwise.evaluation.runner import stored_fit
+
+    runs = []
+    train_rows = 0
+    for repeat in range(plan.repeats.get(name, 1)):
+        rows = balanced_subsample(pool, per_class, seed=config.seed + 7919 * repeat + per_class)
+        train_rows = len(rows)
+        fit = stored_fit(
+            store,
+            f"{name}-{per_class}-{repeat}",
+            kill_point="curve fit",
+            name=name,
+            config=config,
+            train=pool.subset(rows),
+            test_texts=test_texts,
+            classes=split.classes,
+            seed=config.seed + repeat,
+            overrides=overrides,
+            fresh=False,
+            progress=False,
+        )
+        runs.append(fit.probabilities.argmax(axis=1))
+        if on_fit is not None:
+            on_fit(name, per_class, repeat, fit.fit_seconds + fit.predict_seconds)
+    return train_rows, np.stack(runs)
+
+
+class _Scorer:
+    """One curve point's scores on the first fold's test rows, with bootstrap intervals."""
+
+    def __init__(self, split: DataSplit, test_rows: list[int], config: CompareConfig) -> None:
+        index = {label: position for position, label in enumerate(split.classes)}
+        self.classes = split.classes
+        self.y_true = np.array([index[split.test.labels[i]] for i in test_rows], dtype=np.int64)
+        self.config = config
+
+    def __call__(self, per_class: float, train_rows: int, runs: np.ndarray) -> dict[str, Any]:
+        from bertwise.evaluation.statistics import bootstrap_metrics
+
+        config = self.config
         estimates: Any = bootstrap_metrics(
-            y_true,
+            self.y_true,
             runs,
-            len(classes),
+            len(self.classes),
             resamples=config.bootstrap_resamples,
             confidence=config.confidence,
             seed=config.seed,
@@ -133,53 +216,18 @@ def run_curve(
             "accuracy": round(estimates["accuracy"].mean, 4),
             "accuracy_interval": [round(estimates["accuracy"].low, 4), round(estimates["accuracy"].high, 4)],
             "per_class_f1": {
-                str(label): round(estimates["per_class_f1"][position].mean, 4) for position, label in enumerate(classes)
+                str(label): round(estimates["per_class_f1"][position].mean, 4)
+                for position, label in enumerate(self.classes)
             },
             "per_run_macro_f1": [round(value, 4) for value in estimates["macro_f1"].per_run],
         }
 
-    curves: dict[str, list[dict[str, Any]]] = {}
-    failed: dict[str, str] = {}
-    for name in plan.strategies:
-        points: list[dict[str, Any]] = []
-        try:
-            for per_class in plan.points_for(name):
-                runs = []
-                train_rows = 0
-                for repeat in range(plan.repeats.get(name, 1)):
-                    rows = balanced_subsample(pool, per_class, seed=config.seed + 7919 * repeat + per_class)
-                    train_rows = len(rows)
-                    fit = stored_fit(
-                        store,
-                        f"{name}-{per_class}-{repeat}",
-                        kill_point="curve fit",
-                        name=name,
-                        config=config,
-                        train=pool.subset(rows),
-                        test_texts=test_texts,
-                        classes=classes,
-                        seed=config.seed + repeat,
-                        overrides=(overrides or {}).get(name),
-                        fresh=False,
-                        progress=False,
-                    )
-                    runs.append(fit.probabilities.argmax(axis=1))
-                    if on_fit is not None:
-                        on_fit(name, per_class, repeat, fit.fit_seconds + fit.predict_seconds)
-                points.append(summarize(per_class, train_rows, np.stack(runs)))
-        except BertwiseError as error:
-            failed[name] = str(error)
-        if name in full_runs:
-            points.append(summarize(plan.full_per_class, len(pool), full_runs[name]))
-        curves[name] = points
 
-    reference: dict[str, Any] = {}
-    for name, predictions in references.items():
-        flat = summarize(0, 0, predictions[test_rows][None, :])
-        reference[name] = {"macro_f1": flat["macro_f1"], "interval": flat["interval"]}
+def _forecasts(curves: dict[str, list[dict[str, Any]]], plan: CurvePlan, seed: int) -> dict[str, Any]:
+    """Each curve's fitted forecast beyond the data (None under 3 points)."""
+    from bertwise.evaluation.statistics import fit_learning_curve
 
     forecast_at = [plan.full_per_class * multiple for multiple in FORECAST_MULTIPLES]
-    fits: dict[str, Any] = {}
     forecasts: dict[str, Any] = {}
     for name, points in curves.items():
         forecast = None
@@ -191,23 +239,10 @@ def run_curve(
                 [point["per_run_macro_f1"] for point in points],
                 forecast_at=forecast_at,
                 measured=(last["macro_f1"], *last["interval"]),
-                seed=config.seed,
+                seed=seed,
             )
         forecasts[name] = forecast
-        fits[name] = None if forecast is None else _describe_fit(forecast)
-
-    result: dict[str, Any] = {
-        "per_class_points": [*plan.points, plan.full_per_class],
-        "test_rows": len(test_rows),
-        "repeats": dict(plan.repeats),
-        "reference": reference,
-        "strategies": curves,
-        "fit": fits,
-        "crossover": _crossover(curves, forecasts, plan, crossover),
-    }
-    if failed:
-        result["failed"] = failed
-    return result
+    return forecasts
 
 
 def _describe_fit(forecast: Any) -> dict[str, Any]:
