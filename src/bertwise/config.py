@@ -8,7 +8,6 @@ from typing import Any
 from bertwise.backbone.resolve import POOLING_CHOICES
 from bertwise.exceptions import ConfigError
 
-STRATEGY_NAMES = ("zero-shot", "probe", "finetune")
 PRIORITIES = ("accuracy", "balanced", "cost")
 # How many macro-F1 points below the best a strategy may plausibly be and still be chosen for being cheaper, per
 # priority: "accuracy" takes a cheaper strategy only when it is statistically tied with the best.
@@ -19,7 +18,9 @@ PRIORITY_TOLERANCE_POINTS = {"accuracy": 0.0, "balanced": 1.0, "cost": 3.0}
 class CompareConfig:
     """Everything that decides a comparison's numbers; written into results.json so a run can be repeated."""
 
-    strategies: tuple[str, ...] = STRATEGY_NAMES
+    # Names from bertwise.strategies.registry, which checks them (config sits below the strategies and names none);
+    # ``bertwise.compare`` fills in every registered strategy when none is given.
+    strategies: tuple[str, ...] = ()
     model: str | None = None  # None: the embedded all-MiniLM-L6-v2
     seed: int = 0
     device: str = "auto"
@@ -42,19 +43,13 @@ class CompareConfig:
     cross_validation_below: int = 5000
     folds: int = 5
     learning_curve: bool = True
-    curve_repeats: dict[str, int] = field(default_factory=lambda: {"probe": 5, "finetune": 3})
+    # Learning-curve subsamples per point, by strategy; a strategy not named here uses its own default (its tags).
+    curve_repeats: dict[str, int] = field(default_factory=dict)
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
     budget_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.strategies if name not in STRATEGY_NAMES]
-        if unknown:
-            raise ConfigError(
-                f"unknown strategy {', '.join(map(repr, unknown))}; expected some of {', '.join(STRATEGY_NAMES)}"
-            )
-        if not self.strategies:
-            raise ConfigError(f"no strategy selected; expected some of {', '.join(STRATEGY_NAMES)}")
         if len(set(self.strategies)) != len(self.strategies):
             raise ConfigError(f"a strategy is listed twice: {', '.join(self.strategies)}")
         if not 0 < self.test_size < 1:

@@ -16,8 +16,9 @@ The rule (docs/recommendation.md has it with worked cases):
    absolute floors, count as the same: timing noise) and faster on at least one. When each is faster on one of them,
    neither is cheaper, and the better-scoring one stays. So seconds of fitting never buy back points of macro-F1
    beyond the tolerance.
-4. Zero-shot's own advantage, needing no labeled data, does not weigh in the choice: whoever runs a comparison has
-   labels. It is named in ``would_change``, for a user who has none.
+4. The own advantage of a strategy that learns nothing from labels (zero-shot), needing no labeled data, does not
+   weigh in the choice: whoever runs a comparison has labels. It is named in ``would_change``, for a user who has
+   none.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from bertwise.config import PRIORITY_TOLERANCE_POINTS
 from bertwise.evaluation.diagnostics import evidence_lines
 from bertwise.evaluation.runner import StrategyResult
+from bertwise.strategies.registry import strategy_tags
 from bertwise.util.formatting import duration
 
 # Two measured times within this share of the larger one count as the same cost: one timing of one fit on a shared
@@ -94,13 +96,9 @@ def recommend(
             reasons.append(_other_reason(other, chosen, best, paired, tolerance))
     if diagnostics:
         reasons.extend(evidence_lines(diagnostics))
-    shortened = [cut for cut in budget_cuts if cut.startswith("fine-tuning shortened")]
-    if shortened and chosen.name != "finetune" and any(r.name == "finetune" for r in finished):
-        cut = shortened[0].split(":")[0].replace("fine-tuning shortened", "the budget shortened fine-tuning")
-        reasons.append(
-            f"caution: {cut}, so its score understates what full training reaches; rerun with a larger --budget "
-            "before ruling it out"
-        )
+    caution = _shortened_caution(chosen, finished, budget_cuts)
+    if caution is not None:
+        reasons.append(caution)
 
     would_change = _would_change(finished, paired, priority, chosen, best, learning_curve)
     return Recommendation(
@@ -111,6 +109,26 @@ def recommend(
         tolerance_points=tolerance,
         would_change=tuple(would_change),
     )
+
+
+def _shortened_caution(chosen: StrategyResult, finished: Sequence[StrategyResult], cuts: Sequence[str]) -> str | None:
+    """A warning when the budget shortened a strategy's training and another one was chosen over it."""
+    if strategy_tags(chosen.name).has_training_schedule:
+        return None
+    for result in finished:
+        tags = strategy_tags(result.name)
+        shortened = [cut for cut in cuts if cut.startswith(f"{tags.in_words} shortened")]
+        if tags.has_training_schedule and shortened:
+            cut = (
+                shortened[0]
+                .split(":")[0]
+                .replace(f"{tags.in_words} shortened", f"the budget shortened {tags.in_words}")
+            )
+            return (
+                f"caution: {cut}, so its score understates what full training reaches; rerun with a larger --budget "
+                "before ruling it out"
+            )
+    return None
 
 
 def choose(
@@ -251,54 +269,57 @@ def _would_change(
                 "then be chosen"
             )
     lines.extend(_curve_lines(chosen, learning_curve))
-    zero_shot = next((result for result in finished if result.name == "zero-shot"), None)
-    if zero_shot is not None and zero_shot is not chosen:
+    unlabeled = next((r for r in finished if not strategy_tags(r.name).uses_labels_for_training), None)
+    if unlabeled is not None and unlabeled is not chosen:
         lines.append(
-            f"without any labeled data, zero-shot is the only one of these you could use (it needs no labels); it "
-            f"scored {_score(zero_shot)} here, against {_score(chosen)} for {chosen.name}"
+            f"without any labeled data, {strategy_tags(unlabeled.name).in_words} is the only one of these you could "
+            f"use (it needs no labels); it scored {_score(unlabeled)} here, against {_score(chosen)} for {chosen.name}"
         )
     return lines
 
 
 def _curve_lines(chosen: StrategyResult, learning_curve: dict[str, Any] | None) -> list[str]:
-    """What the learning curves say more (or fewer) labeled examples would do to the choice."""
+    """What the learning curves say more (or fewer) labeled examples would do to the choice: ``a`` (the strategy that
+    trains the backbone) against ``b`` (the frozen one) of the curves' crossover."""
     crossover = (learning_curve or {}).get("crossover")
     full = (learning_curve or {}).get("per_class_points", [None])[-1]
     if not crossover or not full:
         return []
+    a, b, status = crossover["a"], crossover["b"], crossover["status"]
+    one, other = strategy_tags(a).in_words, strategy_tags(b).in_words
     where = crossover.get("per_class")
-    doubled = _forecast_at(learning_curve or {}, 2 * full)
-    if chosen.name == "probe" and crossover["status"] == "extrapolated" and where and where <= 1.1 * full:
-        line = "with more labeled data, fine-tuning would likely edge ahead of the probe"
+    doubled = _forecast_at(learning_curve or {}, 2 * full, (a, b))
+    if chosen.name == b and status == "extrapolated" and where and where <= 1.1 * full:
+        line = f"with more labeled data, {one} would likely edge ahead of {other}"
         if doubled:
             line += (
-                f": at {2 * full:g} examples per class the fitted curves give {doubled['finetune'] * 100:.1f} "
-                f"against {doubled['probe'] * 100:.1f} (an extrapolation)"
+                f": at {2 * full:g} examples per class the fitted curves give {doubled[a] * 100:.1f} "
+                f"against {doubled[b] * 100:.1f} (an extrapolation)"
             )
         return [line]
-    if chosen.name == "probe" and crossover["status"] == "extrapolated" and where:
+    if chosen.name == b and status == "extrapolated" and where:
         return [
             f"with about {max(where - full, 1):.0f} more labeled examples per class (about {where:.0f} in all, "
-            f"against {full:g} now), fine-tuning would likely overtake the probe: an extrapolation of the "
+            f"against {full:g} now), {one} would likely overtake {other}: an extrapolation of the "
             "fitted learning curves"
         ]
-    if chosen.name == "probe" and crossover["status"] == "none":
+    if chosen.name == b and status == "none":
         return [
             "more labeled data is unlikely to change this soon: the fitted learning curves do not cross within "
             "8 times the current data"
         ]
-    if chosen.name == "finetune" and crossover["status"] == "observed" and where and where > 0:
+    if chosen.name == a and status == "observed" and where and where > 0:
         return [
-            f"with fewer than about {where:.0f} labeled examples per class the probe was ahead on the learning "
+            f"with fewer than about {where:.0f} labeled examples per class {other} was ahead on the learning "
             "curve, so a smaller label budget would favour it"
         ]
     return []
 
 
-def _forecast_at(learning_curve: dict[str, Any], per_class: float) -> dict[str, float] | None:
-    """Each fitted curve's extrapolated macro-F1 at ``per_class``, when both finetune and probe have one there."""
+def _forecast_at(learning_curve: dict[str, Any], per_class: float, names: Sequence[str]) -> dict[str, float] | None:
+    """Each fitted curve's extrapolated macro-F1 at ``per_class``, when every one of ``names`` has one there."""
     values: dict[str, float] = {}
-    for name in ("finetune", "probe"):
+    for name in names:
         fit = (learning_curve.get("fit") or {}).get(name)
         points = [point for point in (fit or {}).get("extrapolation", []) if abs(point["per_class"] - per_class) < 0.5]
         if not points:

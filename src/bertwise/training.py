@@ -47,11 +47,10 @@ def train(
 
     Returns the fitted classifier, with the saved manifest in ``manifest_`` and the folder in ``folder_``.
     """
-    from bertwise.config import STRATEGY_NAMES, CompareConfig
-    from bertwise.strategies.registry import build_strategy
+    from bertwise.config import CompareConfig
+    from bertwise.strategies.registry import build_strategy, check_strategy_name
 
-    if strategy not in STRATEGY_NAMES:
-        raise ConfigError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    check_strategy_name(strategy)
     target = Path(out)
     check_output_folder(target)  # before any work: a refused folder should not cost a training run
     recorded = read_recorded_params(params_from, strategy) if params_from is not None else {}

@@ -6,10 +6,12 @@ import pytest
 
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, LabeledTexts
-from bertwise.evaluation.budget import Calibration, Plan, estimate, finetune_steps, fit_to_budget, parse_duration
+from bertwise.evaluation.budget import Plan, estimate, fit_to_budget, parse_duration
 from bertwise.evaluation.learning_curve import balanced_subsample, plan_curve
 from bertwise.evaluation.protocol import choose_protocol
 from bertwise.exceptions import ConfigError
+from bertwise.strategies.cost import Calibration
+from bertwise.strategies.finetune import FinetuneClassifier
 
 
 def labeled(per_class: dict[str, int]) -> LabeledTexts:
@@ -73,6 +75,7 @@ def test_balanced_subsample_takes_up_to_n_of_each_class_deterministically() -> N
 
 
 def test_finetune_steps_mirror_the_classifier_schedule() -> None:
+    finetune_steps = FinetuneClassifier.schedule().planned_steps
     assert finetune_steps(1000) == 29 * 14  # 900 training rows: 29 steps an epoch, 14 epochs reach 400 steps
     assert finetune_steps(40) == 2 * 20  # tiny sets stop at 20 epochs
     assert finetune_steps(100_000) == 2813 * 5  # large sets train 5 epochs
@@ -103,7 +106,7 @@ def test_a_budget_cuts_the_cheapest_evidence_first_and_says_so() -> None:
         "finetune seeds 3 -> 2",
     )
     assert sum(estimate(tight, split, CALIBRATION).values()) <= full * 0.6
-    assert tight.protocol.seeds == (0, 1) and tight.finetune_scale == 1.0
+    assert tight.protocol.seeds == (0, 1) and tight.schedule_scale == 1.0
 
 
 def test_an_impossible_budget_shortens_training_and_still_says_it_is_over() -> None:
@@ -112,8 +115,8 @@ def test_an_impossible_budget_shortens_training_and_still_says_it_is_over() -> N
     plan = fit_to_budget(plan_for(split, CompareConfig()), split, CALIBRATION, 1.0)
     assert plan.protocol.seeds == (0,)
     assert plan.curve is not None and "finetune" not in plan.curve.strategies
-    assert plan.finetune_scale == 0.25
-    assert plan.finetune_overrides() == {"min_steps": 100, "max_epochs": 5, "min_epochs": 1}
+    assert plan.schedule_scale == 0.25
+    assert plan.shortened_schedule("finetune") == {"min_steps": 100, "max_epochs": 5, "min_epochs": 1}
     assert "shortened to 25%" in plan.cuts[-2]
     assert "over the 1.0 s budget; it runs anyway" in plan.cuts[-1]
 

@@ -13,11 +13,11 @@ import pytest
 
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, LabeledTexts
-from bertwise.evaluation.budget import Calibration
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import choose_protocol
 from bertwise.evaluation.run_cache import RunCache, RunCacheWarning, data_fingerprint
 from bertwise.evaluation.runner import Fit, StrategyResult
+from bertwise.strategies.cost import Calibration
 
 
 def split_of(labels: list[Any], origin: str = "file") -> DataSplit:
@@ -165,10 +165,10 @@ def test_stage_keys_follow_the_plan(cache: RunCache) -> None:
 
     plan = CurvePlan(points=(2, 4), full_per_class=6.0, repeats={"probe": 2}, strategies=("probe",))
     runs = {"probe": np.array([[0, 1, 2, 0, 1, 2]])}
-    curve = cache.curve_key(plan, protocol, {"finetune": {}}, runs, None)
-    assert curve != cache.curve_key(dataclasses.replace(plan, repeats={"probe": 1}), protocol, {}, runs, None)
-    assert curve != cache.curve_key(plan, protocol, {"finetune": {}}, {"probe": np.array([[0, 1, 2, 0, 1, 1]])}, None)
-    assert curve != cache.curve_key(plan, protocol, {"finetune": {}}, runs, np.zeros(6, dtype=np.int64))
+    curve = cache.curve_key(plan, protocol, {"finetune": {}}, runs, {})
+    assert curve != cache.curve_key(dataclasses.replace(plan, repeats={"probe": 1}), protocol, {}, runs, {})
+    assert curve != cache.curve_key(plan, protocol, {"finetune": {}}, {"probe": np.array([[0, 1, 2, 0, 1, 1]])}, {})
+    assert curve != cache.curve_key(plan, protocol, {"finetune": {}}, runs, {"zero-shot": np.zeros(6, dtype=np.int64)})
 
 
 def test_the_data_fingerprint_sees_every_text_label_and_how_the_test_set_was_made() -> None:

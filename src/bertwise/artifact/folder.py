@@ -493,7 +493,7 @@ def verify_model_folder(path: str | Path) -> dict[str, Any]:
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The parsed manifest of model folder ``path``, its structure checked (file hashes are not: see ``load``)."""
     from bertwise import __version__
-    from bertwise.config import STRATEGY_NAMES
+    from bertwise.strategies.registry import strategy_names
 
     folder = Path(path)
     file = folder / MANIFEST
@@ -520,8 +520,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         )
     check_seal(file, manifest)
     strategy = manifest.get("strategy")
-    if strategy not in STRATEGY_NAMES:
-        raise ModelError(f"{file}: strategy is {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    if strategy not in strategy_names():
+        raise ModelError(f"{file}: strategy is {strategy!r}; expected one of {', '.join(strategy_names())}")
     _check_classes(file, manifest.get("classes"))
     expected_types: dict[str, type] = {"params": dict, "files": dict, "backbone": dict, "training_data": dict}
     section = strategy.replace("-", "_")

@@ -51,15 +51,13 @@ def train_command(
 
     from bertwise.artifact.folder import check_output_folder
     from bertwise.artifact.outputs import check_writable_folder
-    from bertwise.config import STRATEGY_NAMES
     from bertwise.data.split import resolve_parts
-    from bertwise.exceptions import ConfigError
+    from bertwise.strategies.registry import check_strategy_name
 
     # What train() checks first, checked here before it imports the libraries (seconds) and reads the data: the
     # strategy (train's own words), an output folder that is not a model folder or cannot be written, a data path
     # that does not exist.
-    if strategy not in STRATEGY_NAMES:
-        raise ConfigError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    check_strategy_name(strategy)
     check_output_folder(out)
     check_writable_folder(out, "--out")
     resolve_parts(data, test)

@@ -8,7 +8,7 @@ Probe points reuse the embeddings computed once: only the logistic regression is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ import numpy as np
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.protocol import Protocol
+from bertwise.strategies.registry import strategy_tags
 
 if TYPE_CHECKING:
     from bertwise.evaluation.runner import FitStore
@@ -63,7 +64,7 @@ def plan_curve(split: DataSplit, protocol: Protocol, config: CompareConfig, trai
     return CurvePlan(
         points=tuple(points),
         full_per_class=round(full, 1),
-        repeats={name: config.curve_repeats.get(name, 1) for name in trained},
+        repeats={name: config.curve_repeats.get(name, strategy_tags(name).curve_repeats) for name in trained},
         strategies=tuple(trained),
     )
 
@@ -89,7 +90,7 @@ def run_curve(
     config: CompareConfig,
     *,
     full_runs: dict[str, np.ndarray],
-    zero_shot_predictions: np.ndarray | None,
+    references: Mapping[str, np.ndarray],
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
     on_fit: Callable[[str, int, int, float], None] | None = None,
@@ -98,26 +99,110 @@ def run_curve(
     """The ``learning_curve`` part of results.json.
 
     ``full_runs[name]`` holds the main evaluation's predicted class indices on the first fold's test rows, one row
-    per run: the curve's last point. ``zero_shot_predictions`` are zero-shot's predicted indices on all test rows.
+    per run: the curve's last point. ``references[name]`` are the predicted indices on all test rows of a strategy
+    drawn as a flat line beside the curves (one that learns nothing from labels, such as zero-shot).
     ``store`` keeps every finished fit and gives back those an earlier, killed curve finished.
     """
-    from bertwise.evaluation.runner import stored_fit
-    from bertwise.evaluation.statistics import bootstrap_metrics, crossover, fit_learning_curve
+    from bertwise.evaluation.statistics import crossover
     from bertwise.exceptions import BertwiseError
 
-    classes = split.classes
-    index = {label: position for position, label in enumerate(classes)}
     fold = protocol.folds[0]
     pool = split.train.subset(fold.train_rows)
     test_rows = list(fold.test_rows)
     test_texts = [split.test.texts[i] for i in test_rows]
-    y_true = np.array([index[split.test.labels[i]] for i in test_rows], dtype=np.int64)
+    score = _Scorer(split, test_rows, config)
+    curves: dict[str, list[dict[str, Any]]] = {}
+    failed: dict[str, str] = {}
+    for name in plan.strategies:
+        points: list[dict[str, Any]] = []
+        try:
+            for per_class in plan.points_for(name):
+                train_rows, runs = _point_runs(
+                    name, per_class, plan, pool, test_texts, split, config, (overrides or {}).get(name), on_fit, store
+                )
+                points.append(score(per_class, train_rows, runs))
+        except BertwiseError as error:
+            failed[name] = str(error)
+        if name in full_runs:
+            points.append(score(plan.full_per_class, len(pool), full_runs[name]))
+        curves[name] = points
 
-    def summarize(per_class: float, train_rows: int, runs: np.ndarray) -> dict[str, Any]:
+    reference: dict[str, Any] = {}
+    for name, predictions in references.items():
+        flat = score(0, 0, predictions[test_rows][None, :])
+        reference[name] = {"macro_f1": flat["macro_f1"], "interval": flat["interval"]}
+    forecasts = _forecasts(curves, plan, config.seed)
+    result: dict[str, Any] = {
+        "per_class_points": [*plan.points, plan.full_per_class],
+        "test_rows": len(test_rows),
+        "repeats": dict(plan.repeats),
+        "reference": reference,
+        "strategies": curves,
+        "fit": {name: None if forecast is None else _describe_fit(forecast) for name, forecast in forecasts.items()},
+        "crossover": _crossover(curves, forecasts, plan, crossover),
+    }
+    if failed:
+        result["failed"] = failed
+    return result
+
+
+def _point_runs(
+    name: str,
+    per_class: int,
+    plan: CurvePlan,
+    pool: LabeledTexts,
+    test_texts: list[str],
+    split: DataSplit,
+    config: CompareConfig,
+    overrides: dict[str, Any] | None,
+    on_fit: Callable[[str, int, int, float], None] | None,
+    store: FitStore | None,
+) -> tuple[int, np.ndarray]:
+    """(training rows, predicted indices per repeat) of one curve point: a fresh class-balanced subsample a repeat."""
+    from bertwise.evaluation.runner import stored_fit
+
+    runs = []
+    train_rows = 0
+    for repeat in range(plan.repeats.get(name, 1)):
+        rows = balanced_subsample(pool, per_class, seed=config.seed + 7919 * repeat + per_class)
+        train_rows = len(rows)
+        fit = stored_fit(
+            store,
+            f"{name}-{per_class}-{repeat}",
+            kill_point="curve fit",
+            name=name,
+            config=config,
+            train=pool.subset(rows),
+            test_texts=test_texts,
+            classes=split.classes,
+            seed=config.seed + repeat,
+            overrides=overrides,
+            fresh=False,
+            progress=False,
+        )
+        runs.append(fit.probabilities.argmax(axis=1))
+        if on_fit is not None:
+            on_fit(name, per_class, repeat, fit.fit_seconds + fit.predict_seconds)
+    return train_rows, np.stack(runs)
+
+
+class _Scorer:
+    """One curve point's scores on the first fold's test rows, with bootstrap intervals."""
+
+    def __init__(self, split: DataSplit, test_rows: list[int], config: CompareConfig) -> None:
+        index = {label: position for position, label in enumerate(split.classes)}
+        self.classes = split.classes
+        self.y_true = np.array([index[split.test.labels[i]] for i in test_rows], dtype=np.int64)
+        self.config = config
+
+    def __call__(self, per_class: float, train_rows: int, runs: np.ndarray) -> dict[str, Any]:
+        from bertwise.evaluation.statistics import bootstrap_metrics
+
+        config = self.config
         estimates: Any = bootstrap_metrics(
-            y_true,
+            self.y_true,
             runs,
-            len(classes),
+            len(self.classes),
             resamples=config.bootstrap_resamples,
             confidence=config.confidence,
             seed=config.seed,
@@ -131,53 +216,18 @@ def run_curve(
             "accuracy": round(estimates["accuracy"].mean, 4),
             "accuracy_interval": [round(estimates["accuracy"].low, 4), round(estimates["accuracy"].high, 4)],
             "per_class_f1": {
-                str(label): round(estimates["per_class_f1"][position].mean, 4) for position, label in enumerate(classes)
+                str(label): round(estimates["per_class_f1"][position].mean, 4)
+                for position, label in enumerate(self.classes)
             },
             "per_run_macro_f1": [round(value, 4) for value in estimates["macro_f1"].per_run],
         }
 
-    curves: dict[str, list[dict[str, Any]]] = {}
-    failed: dict[str, str] = {}
-    for name in plan.strategies:
-        points: list[dict[str, Any]] = []
-        try:
-            for per_class in plan.points_for(name):
-                runs = []
-                train_rows = 0
-                for repeat in range(plan.repeats.get(name, 1)):
-                    rows = balanced_subsample(pool, per_class, seed=config.seed + 7919 * repeat + per_class)
-                    train_rows = len(rows)
-                    fit = stored_fit(
-                        store,
-                        f"{name}-{per_class}-{repeat}",
-                        kill_point="curve fit",
-                        name=name,
-                        config=config,
-                        train=pool.subset(rows),
-                        test_texts=test_texts,
-                        classes=classes,
-                        seed=config.seed + repeat,
-                        overrides=(overrides or {}).get(name),
-                        fresh=False,
-                        progress=False,
-                    )
-                    runs.append(fit.probabilities.argmax(axis=1))
-                    if on_fit is not None:
-                        on_fit(name, per_class, repeat, fit.fit_seconds + fit.predict_seconds)
-                points.append(summarize(per_class, train_rows, np.stack(runs)))
-        except BertwiseError as error:
-            failed[name] = str(error)
-        if name in full_runs:
-            points.append(summarize(plan.full_per_class, len(pool), full_runs[name]))
-        curves[name] = points
 
-    reference: dict[str, Any] = {}
-    if zero_shot_predictions is not None:
-        zero = summarize(0, 0, zero_shot_predictions[test_rows][None, :])
-        reference["zero-shot"] = {"macro_f1": zero["macro_f1"], "interval": zero["interval"]}
+def _forecasts(curves: dict[str, list[dict[str, Any]]], plan: CurvePlan, seed: int) -> dict[str, Any]:
+    """Each curve's fitted forecast beyond the data (None under 3 points)."""
+    from bertwise.evaluation.statistics import fit_learning_curve
 
     forecast_at = [plan.full_per_class * multiple for multiple in FORECAST_MULTIPLES]
-    fits: dict[str, Any] = {}
     forecasts: dict[str, Any] = {}
     for name, points in curves.items():
         forecast = None
@@ -189,23 +239,10 @@ def run_curve(
                 [point["per_run_macro_f1"] for point in points],
                 forecast_at=forecast_at,
                 measured=(last["macro_f1"], *last["interval"]),
-                seed=config.seed,
+                seed=seed,
             )
         forecasts[name] = forecast
-        fits[name] = None if forecast is None else _describe_fit(forecast)
-
-    result: dict[str, Any] = {
-        "per_class_points": [*plan.points, plan.full_per_class],
-        "test_rows": len(test_rows),
-        "repeats": dict(plan.repeats),
-        "reference": reference,
-        "strategies": curves,
-        "fit": fits,
-        "crossover": _crossover(curves, forecasts, plan, crossover),
-    }
-    if failed:
-        result["failed"] = failed
-    return result
+    return forecasts
 
 
 def _describe_fit(forecast: Any) -> dict[str, Any]:
@@ -219,50 +256,65 @@ def _describe_fit(forecast: Any) -> dict[str, Any]:
     }
 
 
+def crossover_pair(names: Sequence[str]) -> tuple[str, str] | None:
+    """(a, b) whose curves the crossover compares: the first strategy that trains the backbone against the first
+    that keeps it frozen, as in "from how many examples does fine-tuning overtake the probe"."""
+    trains = [name for name in names if strategy_tags(name).trains_backbone]
+    frozen = [name for name in names if not strategy_tags(name).trains_backbone]
+    return (trains[0], frozen[0]) if trains and frozen else None
+
+
 def _crossover(
     curves: dict[str, list[dict[str, Any]]], forecasts: dict[str, Any], plan: CurvePlan, crossover: Any
 ) -> dict[str, Any] | None:
-    if "finetune" not in curves or "probe" not in curves:
+    pair = crossover_pair(list(curves))
+    if pair is None:
         return None
-    tuned = {point["per_class"]: point["macro_f1"] for point in curves["finetune"]}
-    probed = {point["per_class"]: point["macro_f1"] for point in curves["probe"]}
-    shared = sorted(set(tuned) & set(probed))
+    a, b = pair
+    first = {point["per_class"]: point["macro_f1"] for point in curves[a]}
+    second = {point["per_class"]: point["macro_f1"] for point in curves[b]}
+    shared = sorted(set(first) & set(second))
     if not shared:
         return None
     horizon = plan.full_per_class * FORECAST_MULTIPLES[-1]
     status, where = crossover(
         shared,
-        [tuned[n] for n in shared],
-        [probed[n] for n in shared],
-        forecasts.get("finetune"),
-        forecasts.get("probe"),
+        [first[n] for n in shared],
+        [second[n] for n in shared],
+        forecasts.get(a),
+        forecasts.get(b),
         search_up_to=horizon,
     )
-    if status == "observed" and where is not None and where <= shared[0]:
-        text = f"fine-tuning scores above the probe from the first measured point ({shared[0]:g} examples per class)"
-    elif status == "observed" and where is not None:
-        text = f"fine-tuning overtakes the probe at about {where:.0f} examples per class (measured)"
-    elif status == "extrapolated" and where is not None and where <= 1.1 * plan.full_per_class:
-        text = (
-            f"fine-tuning and the probe are level at the data's size ({plan.full_per_class:g} examples per class); "
-            "the fitted curves put fine-tuning ahead beyond it (an extrapolation)"
-        )
-    elif status == "extrapolated" and where is not None:
-        text = (
-            f"fine-tuning would overtake the probe at about {where:.0f} examples per class "
-            f"(an extrapolation of the fitted curves; the data has {plan.full_per_class:g})"
-        )
-    elif status == "none":
-        text = f"the fitted curves do not cross before {horizon:.0f} examples per class: the probe stays ahead"
-    else:
-        text = "too few curve points to say where fine-tuning would overtake the probe"
     return {
-        "a": "finetune",
-        "b": "probe",
+        "a": a,
+        "b": b,
         "status": status,
         "per_class": None if where is None else round(float(where), 1),
-        "text": text,
+        "text": _crossover_text(a, b, status, where, shared, plan, horizon),
     }
+
+
+def _crossover_text(
+    a: str, b: str, status: str, where: float | None, shared: list[float], plan: CurvePlan, horizon: float
+) -> str:
+    one, other = strategy_tags(a).in_words, strategy_tags(b).in_words
+    if status == "observed" and where is not None and where <= shared[0]:
+        return f"{one} scores above {other} from the first measured point ({shared[0]:g} examples per class)"
+    if status == "observed" and where is not None:
+        return f"{one} overtakes {other} at about {where:.0f} examples per class (measured)"
+    if status == "extrapolated" and where is not None and where <= 1.1 * plan.full_per_class:
+        return (
+            f"{one} and {other} are level at the data's size ({plan.full_per_class:g} examples per class); "
+            f"the fitted curves put {one} ahead beyond it (an extrapolation)"
+        )
+    if status == "extrapolated" and where is not None:
+        return (
+            f"{one} would overtake {other} at about {where:.0f} examples per class "
+            f"(an extrapolation of the fitted curves; the data has {plan.full_per_class:g})"
+        )
+    if status == "none":
+        return f"the fitted curves do not cross before {horizon:.0f} examples per class: {other} stays ahead"
+    return f"too few curve points to say where {one} would overtake {other}"
 
 
 def refit_plan(plan: CurvePlan, split: DataSplit, protocol: Protocol) -> CurvePlan:

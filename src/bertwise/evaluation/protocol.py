@@ -70,7 +70,7 @@ def choose_protocol(split: DataSplit, config: CompareConfig, *, folds: int | Non
         k = _fold_count(split, folds or config.folds)
         return Protocol(
             scheme="cross-validation",
-            folds=_stratified_folds(split, k, config.seed),
+            folds=stratified_folds(split, k, config.seed),
             seeds=seeds,
             why=(
                 f"{len(split.train)} rows and no test file: {k}-fold stratified cross-validation tests every row "
@@ -96,7 +96,8 @@ def _fold_count(split: DataSplit, wanted: int) -> int:
     return max(2, min(wanted, smallest))
 
 
-def _stratified_folds(split: DataSplit, k: int, seed: int) -> tuple[Fold, ...]:
+def stratified_folds(split: DataSplit, k: int, seed: int) -> tuple[Fold, ...]:
+    """``k`` stratified folds of the training rows, shuffled with ``seed`` (a budget re-folds with fewer)."""
     from sklearn.model_selection import StratifiedKFold
 
     labels = np.array([str(label) for label in split.train.labels])

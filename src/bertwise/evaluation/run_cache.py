@@ -52,10 +52,10 @@ import numpy as np
 from bertwise.backbone.resolve import Backbone
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
-from bertwise.evaluation.budget import Calibration
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol
 from bertwise.evaluation.runner import Fit, StrategyResult, library_versions
+from bertwise.strategies.cost import Calibration
 from bertwise.util import atomic
 
 # Bump when what an entry holds or means changes, so old entries are simply no longer found.
@@ -210,15 +210,15 @@ class RunCache:
         protocol: Protocol,
         overrides: Mapping[str, Mapping[str, Any]],
         full_runs: Mapping[str, np.ndarray],
-        zero_shot_predictions: np.ndarray | None,
+        references: Mapping[str, np.ndarray],
     ) -> str:
         # The curve's last point and its reference are the main evaluation's predictions: keyed by their content,
         # so a strategy computed again (a damaged entry) can never meet a curve built on other predictions.
         inputs = hashlib.sha256()
         for name in sorted(full_runs):
             _update_with_array(inputs, name, full_runs[name])
-        if zero_shot_predictions is not None:
-            _update_with_array(inputs, "zero-shot", zero_shot_predictions)
+        for name in sorted(references):
+            _update_with_array(inputs, name, references[name])
         return self._stage_key(
             {
                 "stage": "learning curve",

@@ -15,7 +15,7 @@ import numpy as np
 
 from bertwise import __version__
 from bertwise.backbone.resolve import Backbone
-from bertwise.config import STRATEGY_NAMES, CompareConfig
+from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, LabeledTexts
 from bertwise.evaluation.protocol import Protocol
 from bertwise.evaluation.runner import SCHEMA_VERSION, StrategyResult
@@ -156,7 +156,7 @@ def compare(
     data: DataSource,
     *,
     test: DataSource | None = None,
-    strategies: Sequence[str] = STRATEGY_NAMES,
+    strategies: Sequence[str] | None = None,
     model: str | None = None,
     out: str | Path | None = None,
     seed: int = 0,
@@ -214,13 +214,16 @@ def compare(
     """
     from bertwise.backbone.cache import cache_directory, use_cache_dir
     from bertwise.evaluation.budget import parse_duration
+    from bertwise.strategies.registry import check_strategy_names, default_curve_repeats, strategy_names
 
     budget_seconds = parse_duration(budget) if isinstance(budget, str) else budget
     if test_size is not None:
         cross_validation_below = 0  # the user asked for a hold-out of this size
     test_size = 0.2 if test_size is None else test_size
+    strategies = tuple(strategies) if strategies is not None else strategy_names()
+    check_strategy_names(strategies)
     config = CompareConfig(
-        strategies=tuple(strategies),
+        strategies=strategies,
         model=model,
         seed=seed,
         device=device,
@@ -237,7 +240,7 @@ def compare(
         folds=folds,
         cross_validation_below=cross_validation_below,
         learning_curve=learning_curve,
-        curve_repeats=dict(curve_repeats) if curve_repeats is not None else {"probe": 5, "finetune": 3},
+        curve_repeats=dict(curve_repeats) if curve_repeats is not None else default_curve_repeats(),
         bootstrap_resamples=bootstrap_resamples,
         budget_seconds=budget_seconds,
     )
@@ -377,7 +380,7 @@ def _run(
     }
     if on_plan is not None:
         on_plan(comparison)
-    finetune_overrides = plan.finetune_overrides()
+    finetune_overrides = plan.shortened_schedule("finetune")
 
     with _Progress(parts, enabled=progress, console=console) as bar:
         fold_predictions: dict[str, np.ndarray] = {}
@@ -420,13 +423,11 @@ def _run(
                 (r for r in comparison.results if r.name == "zero-shot" and r.run_predictions is not None), None
             )
             full_runs = {name: runs for name, runs in fold_predictions.items() if name in curve_plan.strategies}
-            zero_shot_predictions = None if zero_shot is None else zero_shot.run_predictions[0]  # type: ignore[index]
+            references = {} if zero_shot is None else {zero_shot.name: zero_shot.run_predictions[0]}  # type: ignore[index]
             curve_overrides = {"finetune": finetune_overrides}
             curve_key = kept_curve = store = None
             if run_cache is not None:
-                curve_key = run_cache.curve_key(
-                    curve_plan, plan.protocol, curve_overrides, full_runs, zero_shot_predictions
-                )
+                curve_key = run_cache.curve_key(curve_plan, plan.protocol, curve_overrides, full_runs, references)
                 kept_curve = run_cache.load_curve(curve_key)
             if kept_curve is not None and run_cache is not None and curve_key is not None:
                 comparison.learning_curve = kept_curve
@@ -443,7 +444,7 @@ def _run(
                     plan.protocol,
                     config,
                     full_runs=full_runs,
-                    zero_shot_predictions=zero_shot_predictions,
+                    references=references,
                     overrides=curve_overrides,
                     on_fit=bar.fitted_curve(curve_plan),
                     store=store,

@@ -18,6 +18,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from bertwise.data.containers import check_labels, check_texts
 from bertwise.data.dataset import Label
 from bertwise.exceptions import BertwiseError, DataError
+from bertwise.strategies.cost import LOAD_SECONDS, Calibration, CalibrationSample, FitWork
 
 if TYPE_CHECKING:
     from bertwise.backbone.encoder import Encoder
@@ -36,12 +37,39 @@ class StrategyTags:
     trains_backbone: bool  # updates the encoder's weights (slow on CPU, benefits most from a GPU)
     uses_labels_for_training: bool  # False for zero-shot: fit only records the label set
     seed_dependent: bool  # repeated seeds give different results
+    # Trains for a planned number of steps that a budget may shorten (``shortened_schedule``); a budget also thins,
+    # then drops, such a strategy's learning curve before it cuts the main comparison.
+    has_training_schedule: bool = False
+    curve_repeats: int = 1  # learning-curve subsamples per point, unless the user sets them
+    fewest_curve_repeats: int = 1  # a budget cuts the curve's repeats down to this, no further
+    spoken_name: str = ""  # how a sentence names it ("fine-tuning", "the probe"); empty: ``name``
+
+    @property
+    def in_words(self) -> str:
+        return self.spoken_name or self.name
 
 
 class Strategy(ClassifierMixin, BaseEstimator):
     """Base class: subclasses implement ``_fit`` and ``_predict_proba`` on lists of str."""
 
     tags: ClassVar[StrategyTags]
+
+    # The budget's cost model. The default: load the backbone, encode the training and test texts once.
+
+    @classmethod
+    def fit_seconds(cls, work: FitWork, calibration: Calibration) -> float:
+        """Estimated seconds for one fit and prediction of ``work`` on a machine of ``calibration``'s speeds."""
+        return LOAD_SECONDS + (work.train_rows + work.test_rows) / calibration.encode_texts_per_second
+
+    @classmethod
+    def measure_speed(cls, sample: CalibrationSample) -> dict[str, float]:
+        """The :class:`Calibration` figures this strategy measures (on the user's texts) for its cost model."""
+        return {}
+
+    @classmethod
+    def shortened_schedule(cls, scale: float) -> dict[str, Any]:
+        """Parameters that train for ``scale`` of the planned steps (``tags.has_training_schedule``); {} at 1."""
+        return {}
 
     def fit(self, texts: Sequence[str], labels: Sequence[Label]) -> Strategy:
         """Learn from ``texts`` and their ``labels``: lists, tuples, numpy arrays, pandas Series or one-column

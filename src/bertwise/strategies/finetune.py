@@ -28,6 +28,8 @@ from bertwise.strategies.checkpoint import (
     LoopState,
     load_checkpoint,
 )
+from bertwise.strategies.cost import Calibration, CalibrationSample, FitWork
+from bertwise.strategies.finetune_cost import Schedule, train_examples_per_second
 
 # Batches drawn into one pool before sorting by length: large enough that batches are nearly uniform in length
 # (little padding), small enough that batch order stays random across the epoch.
@@ -77,8 +79,33 @@ class FinetuneClassifier(Strategy):
     """
 
     tags: ClassVar[StrategyTags] = StrategyTags(
-        name="finetune", trains_backbone=True, uses_labels_for_training=True, seed_dependent=True
+        name="finetune",
+        trains_backbone=True,
+        uses_labels_for_training=True,
+        seed_dependent=True,
+        has_training_schedule=True,
+        curve_repeats=3,
+        fewest_curve_repeats=1,
+        spoken_name="fine-tuning",
     )
+
+    @classmethod
+    def schedule(cls) -> Schedule:
+        """The training schedule of the default parameters, which a comparison trains with."""
+        return Schedule.of(cls().get_params())
+
+    @classmethod
+    def fit_seconds(cls, work: FitWork, calibration: Calibration) -> float:
+        return cls.schedule().fit_seconds(work, calibration)
+
+    @classmethod
+    def measure_speed(cls, sample: CalibrationSample) -> dict[str, float]:
+        return {"train_examples_per_second": train_examples_per_second(sample, cls.schedule().batch_size)}
+
+    @classmethod
+    def shortened_schedule(cls, scale: float) -> dict[str, Any]:
+        return cls.schedule().shortened(scale)
+
     checkpoint_path: str | Path | None = None
 
     def __init__(

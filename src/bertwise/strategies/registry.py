@@ -8,6 +8,7 @@ tags, settings, saved state, cost model) is read from its class.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bertwise.exceptions import ConfigError
@@ -40,12 +41,17 @@ def strategy_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*_BUILT_IN, *_registered]))
 
 
+def check_strategy_name(name: str) -> None:
+    """A ConfigError naming the known strategies when ``name`` is not one (imports no strategy module)."""
+    if name not in strategy_names():
+        raise ConfigError(f"unknown strategy {name!r}; expected one of {', '.join(strategy_names())}")
+
+
 def strategy_class(name: str) -> type[Strategy]:
     """The class registered as ``name``; a ConfigError naming the known ones otherwise."""
     if name in _registered:
         return _registered[name]
-    if name not in _BUILT_IN:
-        raise ConfigError(f"unknown strategy {name!r}; expected one of {', '.join(strategy_names())}")
+    check_strategy_name(name)
     module, _, attribute = _BUILT_IN[name].partition(":")
     cls: type[Strategy] = getattr(importlib.import_module(module), attribute)
     return cls
@@ -59,3 +65,20 @@ def build_strategy(name: str, config: CompareConfig, *, progress: bool = False) 
 def strategy_tags(name: str) -> StrategyTags:
     """What kind of strategy ``name`` is (trained? seed-dependent?), read from its class."""
     return strategy_class(name).tags
+
+
+def check_strategy_names(names: Sequence[str]) -> None:
+    """A ConfigError when ``names`` (a comparison's choice) is empty or names an unknown strategy."""
+    known = strategy_names()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown strategy {', '.join(map(repr, unknown))}; expected some of {', '.join(known)}")
+    if not names:
+        raise ConfigError(f"no strategy selected; expected some of {', '.join(known)}")
+
+
+def default_curve_repeats() -> dict[str, int]:
+    """Learning-curve repeats per strategy that learns from labels, as each strategy's tags set them."""
+    return {
+        name: tags.curve_repeats for name in strategy_names() if (tags := strategy_tags(name)).uses_labels_for_training
+    }

@@ -21,6 +21,7 @@ from bertwise.backbone.resolve import PoolingChoice, resolve_backbone
 from bertwise.data.dataset import Label
 from bertwise.exceptions import ConfigError, ModelError
 from bertwise.strategies.base import FrozenBackboneMixin, Strategy, StrategyTags
+from bertwise.strategies.cost import LOAD_SECONDS, Calibration, FitWork
 
 DEFAULT_TEMPLATE = "This text is about {label}."
 # Cosine similarities of sentence embeddings differ by a few hundredths between labels; this temperature spreads
@@ -84,6 +85,11 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
     tags: ClassVar[StrategyTags] = StrategyTags(
         name="zero-shot", trains_backbone=False, uses_labels_for_training=False, seed_dependent=False
     )
+
+    @classmethod
+    def fit_seconds(cls, work: FitWork, calibration: Calibration) -> float:
+        # Nothing to train: encode the label descriptions and the test texts.
+        return LOAD_SECONDS + (work.test_rows + work.n_classes) / calibration.encode_texts_per_second
 
     def __init__(
         self,
