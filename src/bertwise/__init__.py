@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from bertwise.util.version import __version__
 
 __all__ = [
     "Comparison",

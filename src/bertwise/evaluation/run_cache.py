@@ -57,6 +57,7 @@ from bertwise.evaluation.protocol import Protocol
 from bertwise.evaluation.runner import Fit, StrategyResult, library_versions
 from bertwise.strategies.cost import Calibration
 from bertwise.util import atomic
+from bertwise.util.version import __version__
 
 # Bump when what an entry holds or means changes, so old entries are simply no longer found.
 RUN_CACHE_FORMAT = 2
@@ -413,8 +414,6 @@ def _model_fingerprint(backbone: Backbone, device_type: str) -> str:
 
 
 def _bertwise_version() -> str:
-    from bertwise import __version__
-
     return __version__
 
 

@@ -19,6 +19,7 @@ from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.cost import measure
 from bertwise.evaluation.protocol import Protocol
 from bertwise.exceptions import BertwiseError
+from bertwise.util.version import __version__
 
 SCHEMA_VERSION = 2
 # Column names of predictions-<name>.csv, shared with `bertwise predict`'s output so both files read the same way.
@@ -478,8 +479,6 @@ RECORDED_LIBRARIES = ("torch", "transformers", "tokenizers", "scikit-learn", "nu
 
 def software_versions() -> dict[str, str | None]:
     """bertwise, Python and each of :data:`RECORDED_LIBRARIES` (None: not installed), for results.json."""
-    from bertwise import __version__
-
     return {"bertwise": __version__, "python": platform.python_version(), **library_versions(RECORDED_LIBRARIES)}
 
 

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bertwise.exceptions import ConfigError, ModelError
 from bertwise.serve.batching import BatcherClosedError, BatchFailedError, MicroBatcher, QueueFullError
 from bertwise.serve.limits import BodyEncodingMiddleware, BodySizeLimitMiddleware, ServeSettings
+from bertwise.util.version import __version__
 
 logger = logging.getLogger("bertwise.serve")
 
@@ -241,8 +242,6 @@ def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, dev
         finally:
             await batcher.stop()
 
-    from bertwise import __version__
-
     app = FastAPI(
         title="bertwise",
         version=__version__,
@@ -413,8 +412,6 @@ def _metadata(card: ModelCard, settings: ServeSettings) -> dict[str, Any]:
         "trained_on": manifest.get("trained_on"),
     }
     from importlib.metadata import PackageNotFoundError, version
-
-    from bertwise import __version__
 
     server: dict[str, Any] = {"bertwise": __version__, "python": platform.python_version()}
     for package in ("fastapi", "uvicorn", "torch"):
