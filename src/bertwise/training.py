@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bertwise.artifact.folder import check_output_folder, save_model, set_recorded_params
+from bertwise.artifact.folder import check_output_folder, save_model
 from bertwise.data.dataset import LabeledTexts
 from bertwise.exceptions import ConfigError
+from bertwise.strategies.state import set_recorded_params
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
@@ -47,11 +48,10 @@ def train(
 
     Returns the fitted classifier, with the saved manifest in ``manifest_`` and the folder in ``folder_``.
     """
-    from bertwise.config import STRATEGY_NAMES, CompareConfig
-    from bertwise.strategies.registry import build_strategy
+    from bertwise.config import CompareConfig
+    from bertwise.strategies.registry import build_strategy, strategy_class
 
-    if strategy not in STRATEGY_NAMES:
-        raise ConfigError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    strategy_class(strategy)  # an unknown name is refused (naming the known ones) before any work
     target = Path(out)
     check_output_folder(target)  # before any work: a refused folder should not cost a training run
     recorded = read_recorded_params(params_from, strategy) if params_from is not None else {}

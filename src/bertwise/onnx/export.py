@@ -33,10 +33,21 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.artifact.folder import (
+    load,
+    read_manifest,
+    sha256_file,
+    unloadable_as_model_error,
+    verify_model_folder,
+    write_manifest,
+)
 from bertwise.backbone.batching import padding_aware_batches
 from bertwise.backbone.encoder import CPU_BATCH_SIZE, load_tokenizer, tokenize
 from bertwise.backbone.resolve import Backbone, PoolingChoice
+from bertwise.data.reference import reference_paragraphs
 from bertwise.exceptions import BertwiseError, ModelError
+from bertwise.strategies.probe import read_probe_head
+from bertwise.strategies.state import classes_array
 
 INSTALL_HINT = "pip install 'bertwise[onnx]'"
 # 17 is the first opset with a LayerNormalization operator (one node per layer norm instead of seven) and is run by
@@ -492,8 +503,6 @@ class OnnxModel:
     runtime = "onnx"
 
     def __init__(self, folder: Path, manifest: dict[str, Any], runner: OnnxRunner, head: Any | None) -> None:
-        from bertwise.artifact.folder import classes_array
-
         self.folder_ = folder.resolve()
         self.manifest_ = manifest
         self.classes_ = classes_array(manifest)
@@ -526,8 +535,6 @@ def load_onnx(
     ``threads``: ONNX Runtime's threads (default: torch's thread count). ``onnx_file`` runs another file than the
     recorded one (the export's own parity check uses this before the file is moved into place).
     """
-    from bertwise.artifact.folder import unloadable_as_model_error, verify_model_folder
-
     require_onnx(runtime_only=True)
     folder = Path(path)
     manifest = verify_model_folder(folder)
@@ -546,8 +553,6 @@ def load_onnx(
 def _load_verified_onnx(
     folder: Path, manifest: dict[str, Any], onnx_file: Path | None, threads: int | None, batch_size: int | None
 ) -> OnnxModel:
-    from bertwise.artifact.folder import read_probe_head
-
     strategy = manifest["strategy"]
     if onnx_file is None:
         record = manifest.get("onnx")
@@ -595,8 +600,6 @@ def export_model_folder(
     import shutil
     import time
     import uuid
-
-    from bertwise.artifact.folder import load, verify_model_folder
 
     require_onnx()
     folder = Path(path)
@@ -702,9 +705,7 @@ def default_check_texts(limit: int = DEFAULT_SAMPLE_TEXTS) -> list[str]:
     sample; past 256 tokens, so truncation is checked too) and single sentences spread evenly over it."""
     import re
 
-    from bertwise.evaluation.diagnostics import load_reference_text
-
-    paragraphs = load_reference_text()
+    paragraphs = reference_paragraphs()
     longest = sorted(paragraphs, key=len, reverse=True)[: limit // 4]
     sentences = list(
         dict.fromkeys(
@@ -778,7 +779,6 @@ def _record_in_manifest(
     import torch
 
     import onnx
-    from bertwise.artifact.folder import read_manifest, sha256_file, write_manifest
 
     manifest = read_manifest(folder)  # its content hash checked again: nothing edited since the export began is kept
     relative = onnx_path.relative_to(folder).as_posix()

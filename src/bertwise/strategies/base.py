@@ -38,6 +38,16 @@ class StrategyTags:
     seed_dependent: bool  # repeated seeds give different results
 
 
+@dataclass(frozen=True)
+class SavedFiles:
+    """What a strategy's model folder must hold, checked before anything in it is loaded."""
+
+    required: tuple[str, ...] = ()  # files the manifest must list
+    # Its network's folder: must hold *.safetensors weights and nothing the manifest does not list, since a file added
+    # there by hand could change what loads. None: the strategy keeps no such folder.
+    weights_dir: str | None = None
+
+
 class Strategy(ClassifierMixin, BaseEstimator):
     """Base class: subclasses implement ``_fit`` and ``_predict_proba`` on lists of str."""
 
@@ -106,6 +116,16 @@ class Strategy(ClassifierMixin, BaseEstimator):
     def from_state(cls, folder: Path, manifest: Mapping[str, Any], *, device: str, precision: str) -> Strategy:
         """The fitted instance :meth:`save_state` wrote into ``folder`` (its integrity already verified)."""
         raise NotImplementedError(f"{cls.__name__} does not define from_state")
+
+    @classmethod
+    def saved_files(cls) -> SavedFiles:
+        """The files :meth:`save_state` always writes, and the folder of its network if it has one."""
+        return SavedFiles()
+
+    @classmethod
+    def check_state(cls, file: Path, manifest: Mapping[str, Any]) -> None:
+        """Refuse, with a ModelError naming ``file``, manifest entries that :meth:`save_state` could not have written
+        (the manifest's common entries are already checked)."""
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
