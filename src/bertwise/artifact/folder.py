@@ -3,9 +3,11 @@
 Layout (described for users in docs/model-folder.md)::
 
     manifest.json            what the model is, how it was trained, what it scored, sha256 of every other file
-    backbone/                probe and zero-shot: a copy of the frozen backbone (config, tokenizer, model.safetensors)
-    head.safetensors         probe: the logistic regression's coef and intercept, and its class indices
-    model/                   finetune: the fine-tuned network and its tokenizer, as save_pretrained writes them
+    ...                      what the strategy's ``save_state`` wrote (its weights, a copy of its backbone)
+
+This module handles what every model folder shares: the manifest, hashing and integrity checks, the classes and
+parameters, the move into place. What is particular to a strategy is its class's (found by the manifest's strategy
+name in :mod:`bertwise.strategies.registry`): ``save_state``, ``from_state``, ``saved_files`` and ``check_state``.
 
 Weights are safetensors only, never pickle: loading a folder cannot run code. A folder is written under a temporary
 name beside its destination and renamed into place, so a crash leaves the old folder or none, never half of one.
@@ -68,7 +70,7 @@ def save_model(
     notes: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write fitted ``estimator`` (a registered strategy: probe, finetune, zero-shot...) as a model folder at ``out``.
+    """Write fitted ``estimator`` (any registered strategy) as a model folder at ``out``.
 
     ``training`` is what it was fitted on (fingerprinted, never stored), ``metrics`` what it scored (None when it was
     not evaluated), ``trained_on`` says in words which rows trained it, ``notes`` what reading the data had to say,

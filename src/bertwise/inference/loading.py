@@ -21,7 +21,7 @@ def load(path: str | Path, *, device: str = "auto", precision: str | None = None
     the folder's ONNX export instead (``bertwise export DIR --onnx``; CPU, float32 or int8), with the same interface.
     """
     if runtime == "onnx":
-        from bertwise.onnx.export import load_onnx
+        from bertwise.onnx.runtime import load_onnx
 
         return load_onnx(path)
     if runtime != "torch":

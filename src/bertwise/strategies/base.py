@@ -109,7 +109,9 @@ class Strategy(ClassifierMixin, BaseEstimator):
     def save_state(self, folder: Path) -> dict[str, Any]:
         """Write what a fitted instance needs to predict again into ``folder`` (a model folder being built).
 
-        Returns the manifest's strategy-specific entries; :meth:`from_state` gets them back."""
+        Returns the manifest's strategy-specific entries (by convention its state under its name, ``-`` made ``_``,
+        and, for a strategy that runs a BERT, ``backbone``, ``precision`` and ``weights_dir``: see
+        :mod:`bertwise.strategies.state`); :meth:`from_state` gets them back in the manifest."""
         raise NotImplementedError(f"{type(self).__name__} does not define save_state")
 
     @classmethod
