@@ -31,7 +31,7 @@ _LAZY = {
     "compare": "bertwise.pipeline.comparison",
     "CompareConfig": "bertwise.config",
     "embed": "bertwise.inference.embedding",
-    "load": "bertwise.artifact.folder",
+    "load": "bertwise.inference.loading",
     "predict_file": "bertwise.inference.predict_file",
     "export_onnx": "bertwise.onnx.export",
     "train": "bertwise.training",
@@ -42,10 +42,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from bertwise.artifact.folder import load
     from bertwise.config import CompareConfig
     from bertwise.data.split import load_split
     from bertwise.inference.embedding import embed
+    from bertwise.inference.loading import load
     from bertwise.inference.predict_file import predict_file
     from bertwise.onnx.export import export_onnx
     from bertwise.pipeline.comparison import Comparison, compare

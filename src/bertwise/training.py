@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bertwise.artifact.folder import check_output_folder, save_model, set_recorded_params
+from bertwise.artifact.folder import check_output_folder, save_model
 from bertwise.data.dataset import LabeledTexts
 from bertwise.exceptions import ConfigError
+from bertwise.strategies.state import set_recorded_params
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource

@@ -337,14 +337,14 @@ def test_an_earlier_model_folder_is_replaced_but_not_files_added_to_it(
 def test_a_failed_save_leaves_no_half_folder(
     probe_folder: tuple[Any, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bertwise.artifact import folder as folder_module
+    from bertwise.strategies import probe as probe_module
 
     def broken_copy(source: Path, destination: Path) -> None:
         destination.mkdir(parents=True)
         (destination / "config.json").write_text("{}")
         raise OSError("disk full")
 
-    monkeypatch.setattr(folder_module, "_copy_backbone", broken_copy)
+    monkeypatch.setattr(probe_module, "copy_backbone", broken_copy)
     with pytest.raises(OSError, match="disk full"):
         save_model(probe_folder[0], tmp_path / "model", training=toy())
     assert list(tmp_path.iterdir()) == []
@@ -359,11 +359,12 @@ def test_an_unfitted_model_cannot_be_saved(tiny_bert: str, tmp_path: Path) -> No
 
 def test_the_package_exports_load_and_train() -> None:
     import bertwise
+    from bertwise.inference.loading import load as load_any_runtime
     from bertwise.inference.predict_file import predict_file
     from bertwise.onnx.export import export_model_folder
     from bertwise.training import train
 
-    assert bertwise.load is load and bertwise.train is train
+    assert bertwise.load is load_any_runtime and bertwise.train is train
     assert bertwise.predict_file is predict_file and bertwise.export_onnx is export_model_folder
     assert {"load", "train", "predict_file", "export_onnx"} <= set(bertwise.__all__)
     assert callable(bertwise.serve.serve) and callable(bertwise.serve.create_app)

@@ -19,6 +19,7 @@ from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.cost import measure
 from bertwise.evaluation.protocol import Protocol
 from bertwise.exceptions import BertwiseError
+from bertwise.strategies.state import jsonable
 from bertwise.util.version import __version__
 
 SCHEMA_VERSION = 2
@@ -110,7 +111,7 @@ def fit_predict(
         strategy.set_params(**overrides)
     if checkpoint is not None and hasattr(strategy, "checkpoint_path"):
         strategy.checkpoint_path = checkpoint
-    params = {key: _jsonable(value) for key, value in strategy.get_params().items() if key != "progress"}
+    params = {key: jsonable(value) for key, value in strategy.get_params().items() if key != "progress"}
     replayed_before = replayed_encoding_seconds()
     with measure() as fit_cost:
         strategy.fit(list(train.texts), list(train.labels))
@@ -140,7 +141,7 @@ def fit_predict(
         peak_rss_mb=max(fit_cost.peak_rss_mb, predict_cost.peak_rss_mb),
         peak_gpu_mb=peak_gpu,
         params=params,
-        details=_details(strategy),
+        details=strategy.fit_details(),
         estimator=strategy if keep else None,
         resumed_from_step=getattr(strategy, "resumed_from_step_", None),
     )
@@ -420,37 +421,6 @@ def summarize_runs(
 
 def _round(value: Any) -> float:
     return round(float(value), 4)
-
-
-def _details(strategy: Any) -> dict[str, Any]:
-    """What the strategy decided while fitting, worth knowing when reading its score."""
-    details: dict[str, Any] = {}
-    for attribute, key in (
-        ("mode_", "zero_shot_mode"),
-        ("descriptions_", "label_descriptions"),
-        ("C_", "chosen_C"),
-        ("cv_scores_", "cv_macro_f1_by_C"),
-        ("learning_rate_", "learning_rate"),
-        ("steps_", "optimizer_steps"),
-        ("planned_steps_", "planned_steps"),
-        ("best_step_", "best_step"),
-        ("stopped_early_", "stopped_early"),
-        ("n_validation_", "validation_rows"),
-        ("history_", "validation_history"),
-    ):
-        if hasattr(strategy, attribute):
-            details[key] = _jsonable(getattr(strategy, attribute))
-    return details
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple | list):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    return value
 
 
 def machine_description() -> dict[str, Any]:

@@ -49,6 +49,16 @@ class StrategyTags:
         return self.spoken_name or self.name
 
 
+@dataclass(frozen=True)
+class SavedFiles:
+    """What a strategy's model folder must hold, checked before anything in it is loaded."""
+
+    required: tuple[str, ...] = ()  # files the manifest must list
+    # Its network's folder: must hold *.safetensors weights and nothing the manifest does not list, since a file added
+    # there by hand could change what loads. None: the strategy keeps no such folder.
+    weights_dir: str | None = None
+
+
 class Strategy(ClassifierMixin, BaseEstimator):
     """Base class: subclasses implement ``_fit`` and ``_predict_proba`` on lists of str."""
 
@@ -127,13 +137,25 @@ class Strategy(ClassifierMixin, BaseEstimator):
     def save_state(self, folder: Path) -> dict[str, Any]:
         """Write what a fitted instance needs to predict again into ``folder`` (a model folder being built).
 
-        Returns the manifest's strategy-specific entries; :meth:`from_state` gets them back."""
+        Returns the manifest's strategy-specific entries (by convention its state under its name, ``-`` made ``_``,
+        and, for a strategy that runs a BERT, ``backbone``, ``precision`` and ``weights_dir``: see
+        :mod:`bertwise.strategies.state`); :meth:`from_state` gets them back in the manifest."""
         raise NotImplementedError(f"{type(self).__name__} does not define save_state")
 
     @classmethod
     def from_state(cls, folder: Path, manifest: Mapping[str, Any], *, device: str, precision: str) -> Strategy:
         """The fitted instance :meth:`save_state` wrote into ``folder`` (its integrity already verified)."""
         raise NotImplementedError(f"{cls.__name__} does not define from_state")
+
+    @classmethod
+    def saved_files(cls) -> SavedFiles:
+        """The files :meth:`save_state` always writes, and the folder of its network if it has one."""
+        return SavedFiles()
+
+    @classmethod
+    def check_state(cls, file: Path, manifest: Mapping[str, Any]) -> None:
+        """Refuse, with a ModelError naming ``file``, manifest entries that :meth:`save_state` could not have written
+        (the manifest's common entries are already checked)."""
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

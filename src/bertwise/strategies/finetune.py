@@ -7,6 +7,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,8 +21,8 @@ from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, toke
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import Backbone, resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
-from bertwise.exceptions import ConfigError
-from bertwise.strategies.base import Strategy, StrategyTags
+from bertwise.exceptions import ConfigError, ModelError
+from bertwise.strategies.base import SavedFiles, Strategy, StrategyTags
 from bertwise.strategies.checkpoint import (
     CheckpointWarning,
     CheckpointWriter,
@@ -30,10 +31,23 @@ from bertwise.strategies.checkpoint import (
 )
 from bertwise.strategies.cost import Calibration, CalibrationSample, FitWork
 from bertwise.strategies.finetune_cost import Schedule, train_examples_per_second
+from bertwise.strategies.state import backbone_entries, classes_array, configured, recorded_attributes, require_section
 
 # Batches drawn into one pool before sorting by length: large enough that batches are nearly uniform in length
 # (little padding), small enough that batch order stays random across the epoch.
 LENGTH_GROUP_BATCHES = 50
+# In a model folder: the fine-tuned network and its tokenizer, as save_pretrained writes them.
+MODEL_DIR = "model"
+# What fit decided, under the names results.json and the manifest's details give it.
+_DETAILS = {
+    "learning_rate_": "learning_rate",
+    "steps_": "optimizer_steps",
+    "planned_steps_": "planned_steps",
+    "best_step_": "best_step",
+    "stopped_early_": "stopped_early",
+    "n_validation_": "validation_rows",
+    "history_": "validation_history",
+}
 
 if TYPE_CHECKING:
     from bertwise.config import CompareConfig
@@ -167,6 +181,54 @@ class FinetuneClassifier(Strategy):
         return cls(
             model=config.model, seed=config.seed, device=config.device, precision=config.precision, progress=progress
         )
+
+    def fit_details(self) -> dict[str, Any]:
+        return recorded_attributes(self, _DETAILS)
+
+    def save_state(self, folder: Path) -> dict[str, Any]:
+        network, tokenizer = self.network_, self.tokenizer_
+        directory = folder / MODEL_DIR
+        # transformers 5 writes safetensors only (its save_pretrained has no other format to choose).
+        with quiet_loading():  # its "Writing model shards" bar
+            network.save_pretrained(directory)
+            tokenizer.save_pretrained(directory)
+        pickled = sorted(p.name for p in directory.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
+        if pickled or not any(directory.glob("*.safetensors")):
+            raise ModelError(
+                f"saving the fine-tuned network wrote {', '.join(pickled) or 'no *.safetensors file'}; expected "
+                "safetensors weights only"
+            )
+        state = {"max_length": int(self.max_length_), "num_labels": int(network.config.num_labels)}
+        return {**backbone_entries(self, MODEL_DIR), "finetune": state}
+
+    @classmethod
+    def from_state(
+        cls, folder: Path, manifest: Mapping[str, Any], *, device: str, precision: str
+    ) -> FinetuneClassifier:
+        directory = folder / MODEL_DIR
+        estimator = configured(cls(), manifest, device=device, precision=precision, progress=False)
+        classes = classes_array(manifest)
+        target = resolve_device(device)
+        network, tokenizer = _load_network(directory, manifest)
+        network.to(target).eval()
+        estimator.classes_ = classes
+        estimator.network_ = network
+        estimator.tokenizer_ = tokenizer
+        estimator.max_length_ = int(manifest["finetune"]["max_length"])
+        estimator.device_ = target
+        estimator.amp_ = autocast_dtype(target, precision)
+        return estimator
+
+    @classmethod
+    def saved_files(cls) -> SavedFiles:
+        return SavedFiles(required=(f"{MODEL_DIR}/config.json",), weights_dir=MODEL_DIR)
+
+    @classmethod
+    def check_state(cls, file: Path, manifest: Mapping[str, Any]) -> None:
+        require_section(file, manifest, "backbone")
+        state = require_section(file, manifest, "finetune")
+        if not isinstance(state.get("max_length"), int):
+            raise ModelError(f"{file}: 'finetune' is {state!r}; expected its max_length")
 
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         import torch
@@ -497,6 +559,63 @@ class _Training:
     total_steps: int
     evaluate_every: int
     n_validation: int
+
+
+def _load_network(directory: Path, manifest: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The saved network and tokenizer, refused with one line unless they are the network the manifest describes."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    classes = manifest["classes"]
+    try:
+        with quiet_loading():
+            network, info = AutoModelForSequenceClassification.from_pretrained(
+                str(directory),
+                use_safetensors=True,
+                trust_remote_code=False,
+                dtype=torch.float32,
+                output_loading_info=True,
+                # Reported in ``info`` instead of raised as "look at the above report", which quiet_loading hides.
+                ignore_mismatched_sizes=True,
+            )
+        tokenizer = load_tokenizer(str(directory))
+    except (OSError, ValueError) as error:
+        raise ModelError(
+            f"'{directory}' cannot be loaded as a fine-tuned network ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}); save the model again"
+        ) from None
+    _check_loading_info(directory, info)
+    if int(network.config.num_labels) != len(classes):
+        raise ModelError(
+            f"'{directory / 'config.json'}' has {network.config.num_labels} labels; expected {len(classes)}, one per "
+            "class in manifest.json"
+        )
+    trained_for = [str(network.config.id2label.get(i, "")) for i in range(len(classes))]
+    if trained_for != [str(label) for label in classes]:
+        raise ModelError(
+            f"'{directory / 'config.json'}' was trained for the classes {trained_for}, but manifest.json lists "
+            f"{classes}; was the manifest edited? Save the model again"
+        )
+    return network, tokenizer
+
+
+def _check_loading_info(directory: Path, info: Mapping[str, Any]) -> None:
+    """Refuse weights that transformers would fill with random values, saying so only in a log line we silence."""
+    mismatched = sorted(info.get("mismatched_keys") or (), key=str)
+    if mismatched:
+        name, saved, expected = (list(mismatched[0]) + ["?", "?"])[:3]
+        raise ModelError(
+            f"'{directory / 'model.safetensors'}' holds '{name}' of shape {list(saved)} but config.json makes it "
+            f"{list(expected)}{f' (and {len(mismatched) - 1} more)' if len(mismatched) > 1 else ''}; expected the "
+            "weights of the network its config.json describes: save the model again"
+        )
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise ModelError(
+            f"'{directory}' lacks {len(missing)} of the network's weights ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}); expected every weight of the fine-tuned network: save the model "
+            "again"
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -20,8 +20,20 @@ import numpy as np
 from bertwise.backbone.resolve import PoolingChoice, resolve_backbone
 from bertwise.data.dataset import Label
 from bertwise.exceptions import ConfigError, ModelError
-from bertwise.strategies.base import FrozenBackboneMixin, Strategy, StrategyTags
+from bertwise.strategies.base import FrozenBackboneMixin, SavedFiles, Strategy, StrategyTags
 from bertwise.strategies.cost import LOAD_SECONDS, Calibration, FitWork
+from bertwise.strategies.state import (
+    BACKBONE_DIR,
+    backbone_entries,
+    check_frozen_backbone,
+    classes_array,
+    configured,
+    copy_backbone,
+    fitted_backbone,
+    recorded_attributes,
+    require_section,
+    saved_backbone,
+)
 
 DEFAULT_TEMPLATE = "This text is about {label}."
 # Cosine similarities of sentence embeddings differ by a few hundredths between labels; this temperature spreads
@@ -127,6 +139,61 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
             progress=progress,
         )
 
+    def fit_details(self) -> dict[str, Any]:
+        return recorded_attributes(self, {"mode_": "zero_shot_mode", "descriptions_": "label_descriptions"})
+
+    def save_state(self, folder: Path) -> dict[str, Any]:
+        copy_backbone(Path(fitted_backbone(self).path), folder / BACKBONE_DIR)
+        state = {
+            "mode": self.mode_,
+            "template": self.template,
+            "descriptions": list(self.descriptions_),
+            "temperature": EMBEDDING_TEMPERATURE if self.mode_ == "embedding" else None,
+        }
+        return {**backbone_entries(self, BACKBONE_DIR), "zero_shot": state}
+
+    @classmethod
+    def from_state(
+        cls, folder: Path, manifest: Mapping[str, Any], *, device: str, precision: str
+    ) -> ZeroShotClassifier:
+        from bertwise.backbone.encoder import Encoder
+
+        backbone = saved_backbone(folder, manifest)
+        estimator = configured(cls(), manifest, model=backbone.path, device=device, precision=precision, progress=False)
+        state = manifest["zero_shot"]
+        estimator.classes_ = classes_array(manifest)
+        estimator.mode_ = state["mode"]
+        estimator.descriptions_ = list(state["descriptions"])
+        estimator.backbone_ = backbone
+        if state["mode"] == "embedding":
+            estimator.encoder_ = Encoder(backbone, device=device, precision=precision, remember=False)
+        else:
+            _check_nli_labels(folder / BACKBONE_DIR)
+            # The NLI network loads on first use: one text now, so a damaged network is refused here, with one line,
+            # rather than with a library's traceback in the middle of a prediction.
+            estimator.predict_proba(["a"])
+        return estimator
+
+    @classmethod
+    def saved_files(cls) -> SavedFiles:
+        return SavedFiles(required=(f"{BACKBONE_DIR}/config.json",), weights_dir=BACKBONE_DIR)
+
+    @classmethod
+    def check_state(cls, file: Path, manifest: Mapping[str, Any]) -> None:
+        require_section(file, manifest, "backbone")
+        state = require_section(file, manifest, "zero_shot")
+        check_frozen_backbone(file, manifest)
+        descriptions = state.get("descriptions")
+        if state.get("mode") not in ("nli", "embedding") or not (
+            isinstance(descriptions, list)
+            and len(descriptions) == len(manifest["classes"])
+            and all(isinstance(d, str) for d in descriptions)
+        ):
+            raise ModelError(
+                f"{file}: 'zero_shot' is {state!r}; expected its mode ('nli' or 'embedding') and one description "
+                "per class"
+            )
+
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         if self.mode not in ("auto", "nli", "embedding"):
             raise ConfigError(f"zero-shot mode must be 'auto', 'nli' or 'embedding'; got {self.mode!r}")
@@ -226,6 +293,18 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
                 device=resolve_device(self.device),
             )
         return self.pipeline_
+
+
+def _check_nli_labels(directory: Path) -> None:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(directory), trust_remote_code=False)
+    if entailment_index(config) is None:
+        # The zero-shot pipeline would warn in a log line and score with the last label: predictions without meaning.
+        raise ModelError(
+            f"'{directory / 'config.json'}' names no 'entailment' label (it has {sorted(config.label2id)}); a "
+            "zero-shot NLI model needs one: save the model again"
+        )
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
