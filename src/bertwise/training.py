@@ -115,7 +115,8 @@ def read_training_data(
 
 
 def evaluate(estimator: Any, test: LabeledTexts) -> dict[str, Any]:
-    """Macro-F1 and accuracy on ``test`` (every training class counts in macro-F1, predicted or not)."""
+    """Macro-F1 and accuracy on ``test``, defined as in ``bertwise compare`` (a class counts in macro-F1 when it
+    occurs in the test labels or the predictions)."""
     from bertwise.evaluation.metrics import classification_metrics
 
     predicted = estimator.predict(list(test.texts)).tolist()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from bertwise.evaluation.cost import SAMPLE_SECONDS, measure
@@ -13,6 +14,25 @@ def test_macro_f1_counts_never_predicted_classes_as_zero() -> None:
     assert metrics["accuracy"] == 0.75
     assert metrics["per_class_f1"] == {"a": 1.0, "b": pytest.approx(2 / 3), "c": 0.0}
     assert metrics["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+
+
+def test_macro_f1_by_label_agrees_with_scikit_learn_and_the_comparisons_bootstrap() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    classes = ["w", "x", "y", "z"]  # "z" occurs in neither: it takes no part, as in sklearn without labels=
+    truth = rng.choice(classes[:3], 200).tolist()
+    predicted = rng.choice(classes[:3], 200).tolist()
+    metrics = classification_metrics(truth, predicted, classes)
+    assert metrics["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+    assert metrics["per_class_f1"]["z"] == 0.0
+
+
+def test_a_true_label_outside_the_classes_counts_as_a_class_never_predicted() -> None:
+    metrics = classification_metrics(["a", "q"], ["a", "a"], ["a", "b"])
+    assert metrics["accuracy"] == 0.5
+    assert metrics["per_class_f1"] == {"a": pytest.approx(2 / 3), "b": 0.0}
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0) / 2)  # "a" and "q" occur; "b" does not
 
 
 def test_measure_sees_memory_allocated_inside_the_block() -> None:

@@ -113,13 +113,13 @@ def test_classifier_logits_match_torch(tiny_classifier: Path, tmp_path: Path) ->
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from bertwise.strategies.finetune import _logits
+    from bertwise.strategies.finetune_loop import batched_logits
 
     path = export_classifier_onnx(tiny_classifier, tmp_path / "classifier.onnx")
     network = AutoModelForSequenceClassification.from_pretrained(tiny_classifier, use_safetensors=True)
     tokenizer = load_tokenizer(str(tiny_classifier))
     ids = tokenize(tokenizer, MIXED_TEXTS, resolve_backbone(str(tiny_classifier)).max_length).input_ids
-    torch_logits = _logits(network, ids, tokenizer.pad_token_id or 0, torch.device("cpu"), 4, None)
+    torch_logits = batched_logits(network, ids, tokenizer.pad_token_id or 0, torch.device("cpu"), 4, None)
 
     runner = OnnxClassifier(path, tiny_classifier, batch_size=2)
     onnx_logits = runner.logits(MIXED_TEXTS)

@@ -9,7 +9,7 @@ import pytest
 from bertwise.backbone.encoder import Tokenized
 from bertwise.exceptions import ConfigError
 from bertwise.strategies import FinetuneClassifier
-from bertwise.strategies.finetune import _length_grouped_batches
+from bertwise.strategies.finetune_loop import length_grouped_batches
 from tests.conftest import toy_data
 
 
@@ -46,7 +46,7 @@ def test_early_stopping_keeps_the_best_step(tiny_bert: str) -> None:
 def test_length_grouped_batches_cover_every_index_once() -> None:
     lengths = [5, 50, 7, 48, 6, 49, 8, 47, 9, 46] * 7
     tokenized = Tokenized(input_ids=[[1] * n for n in lengths], truncated=0)
-    batches = _length_grouped_batches(tokenized, 4, np.random.default_rng(0))
+    batches = length_grouped_batches(tokenized, 4, np.random.default_rng(0))
     flat = sorted(i for batch in batches for i in batch)
     assert flat == list(range(len(lengths)))
     # Sorted pools: the spread of lengths inside a batch is far below the overall spread.

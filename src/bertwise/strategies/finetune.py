@@ -6,36 +6,36 @@ import hashlib
 import json
 import math
 import time
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from bertwise.backbone.batching import run_inference
 from bertwise.backbone.device import autocast_dtype, resolve_device
 from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
-from bertwise.backbone.resolve import Backbone, resolve_backbone
+from bertwise.backbone.resolve import resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
 from bertwise.exceptions import ConfigError, ModelError
 from bertwise.strategies.base import SavedFiles, Strategy, StrategyTags
 from bertwise.strategies.checkpoint import (
-    CheckpointWarning,
     CheckpointWriter,
     LoopState,
-    load_checkpoint,
 )
 from bertwise.strategies.cost import Calibration, CalibrationSample, FitWork
 from bertwise.strategies.finetune_cost import Schedule, train_examples_per_second
+from bertwise.strategies.finetune_loop import (
+    Training,
+    batched_logits,
+    length_grouped_batches,
+    load_network,
+    restore_checkpoint,
+    submit_checkpoint,
+)
 from bertwise.strategies.state import backbone_entries, classes_array, configured, recorded_attributes, require_section
 
-# Batches drawn into one pool before sorting by length: large enough that batches are nearly uniform in length
-# (little padding), small enough that batch order stays random across the epoch.
-LENGTH_GROUP_BATCHES = 50
 # In a model folder: the fine-tuned network and its tokenizer, as save_pretrained writes them.
 MODEL_DIR = "model"
 # What fit decided, under the names results.json and the manifest's details give it.
@@ -209,7 +209,7 @@ class FinetuneClassifier(Strategy):
         estimator = configured(cls(), manifest, device=device, precision=precision, progress=False)
         classes = classes_array(manifest)
         target = resolve_device(device)
-        network, tokenizer = _load_network(directory, manifest)
+        network, tokenizer = load_network(directory, manifest)
         network.to(target).eval()
         estimator.classes_ = classes
         estimator.network_ = network
@@ -241,7 +241,7 @@ class FinetuneClassifier(Strategy):
         fit = self._fit_digest(texts, labels, training) if checkpoint is not None else ""
         self.resumed_from_step_: int | None = None
         self.resumed_seconds_ = 0.0
-        restored = self._restore(checkpoint, fit, training, state) if checkpoint is not None else "none"
+        restored = restore_checkpoint(checkpoint, fit, training, state) if checkpoint is not None else "none"
         if restored == "resumed":
             self.resumed_from_step_ = state.step
             self.resumed_seconds_ = state.seconds
@@ -276,7 +276,7 @@ class FinetuneClassifier(Strategy):
         self.stopped_early_ = state.stopped_early
         self.n_validation_ = training.n_validation
 
-    def _prepare(self, texts: list[str], labels: list[Label]) -> _Training:
+    def _prepare(self, texts: list[str], labels: list[Label]) -> Training:
         """The network, its optimiser and schedule, and the tokenized training and validation parts."""
         import torch
         from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
@@ -322,7 +322,7 @@ class FinetuneClassifier(Strategy):
         # The fused kernel updates all parameters in one pass: a third of the optimiser's time on a CPU, where the
         # loop over tensors was a quarter of every step (benchmarks/finetune_speed.py).
         optimizer = torch.optim.AdamW(groups, lr=self.learning_rate_, fused=device.type in ("cpu", "cuda"))
-        return _Training(
+        return Training(
             backbone=backbone,
             tokenizer=tokenizer,
             max_length=max_length,
@@ -343,7 +343,7 @@ class FinetuneClassifier(Strategy):
             n_validation=len(validation_part),
         )
 
-    def _train(self, training: _Training, state: LoopState, writer: CheckpointWriter | None) -> float:
+    def _train(self, training: Training, state: LoopState, writer: CheckpointWriter | None) -> float:
         """Run (or go on with) the training loop; return the seconds it took in this process."""
         started = time.perf_counter()
         bar = tqdm(
@@ -353,7 +353,7 @@ class FinetuneClassifier(Strategy):
         try:
             while state.epoch < training.epochs and not state.stopped_early:
                 if state.batches is None:
-                    state.batches = _length_grouped_batches(training.train_ids, self.batch_size, training.rng)
+                    state.batches = length_grouped_batches(training.train_ids, self.batch_size, training.rng)
                     state.position = 0
                 training.network.train()
                 while state.position < len(state.batches) and not state.stopped_early:
@@ -367,19 +367,19 @@ class FinetuneClassifier(Strategy):
                         self._evaluate(training, state)
                         bar.set_postfix(val_macro_f1=f"{state.history[-1]['val_macro_f1']:.3f}")
                         if writer is not None and state.position < len(state.batches) and not state.stopped_early:
-                            self._save(writer, training, state, time.perf_counter() - started)
+                            submit_checkpoint(writer, training, state, time.perf_counter() - started)
                 if state.stopped_early:
                     break
                 state.epoch += 1
                 state.batches = None
                 # At least once an epoch, so a killed run loses at most one epoch of training.
                 if writer is not None and state.epoch < training.epochs:
-                    self._save(writer, training, state, time.perf_counter() - started)
+                    submit_checkpoint(writer, training, state, time.perf_counter() - started)
         finally:
             bar.close()
         return time.perf_counter() - started
 
-    def _step(self, training: _Training, batch: list[int]) -> None:
+    def _step(self, training: Training, batch: list[int]) -> None:
         import torch
 
         network, device, amp = training.network, training.device, training.amp
@@ -394,7 +394,7 @@ class FinetuneClassifier(Strategy):
         training.scheduler.step()
         training.optimizer.zero_grad(set_to_none=True)
 
-    def _evaluate(self, training: _Training, state: LoopState) -> None:
+    def _evaluate(self, training: Training, state: LoopState) -> None:
         """Score the validation part, keep the best weights, and decide whether to stop early."""
         f1, validation_loss = self._validate(
             training.network,
@@ -425,7 +425,7 @@ class FinetuneClassifier(Strategy):
         ):
             state.stopped_early = True
 
-    def _fit_digest(self, texts: list[str], labels: list[Label], training: _Training) -> str:
+    def _fit_digest(self, texts: list[str], labels: list[Label], training: Training) -> str:
         """What a checkpoint must have been made by to be resumed here: these settings on these texts and labels."""
         params = {key: value for key, value in self.get_params().items() if key != "progress"}
         described = {
@@ -439,80 +439,12 @@ class FinetuneClassifier(Strategy):
         canonical = json.dumps(described, sort_keys=True, default=_plain)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def _save(self, writer: CheckpointWriter, training: _Training, state: LoopState, seconds: float) -> None:
-        """Hand a snapshot of the training to ``writer``, unless the last one is too recent (``writer.due``)."""
-        import copy
-
-        import torch
-
-        if not writer.due():
-            return  # the last checkpoint is too recent to be worth another's cost
-        started = time.perf_counter()
-        # Copies: training goes on changing the weights and the optimiser's moments in place while they are written.
-        optimizer = training.optimizer.state_dict()
-        tensors: dict[str, Any] = {
-            "model": {k: v.detach().to("cpu", copy=True) for k, v in training.network.state_dict().items()},
-            "optimizer": {
-                "state": {
-                    index: {k: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else v for k, v in kept.items()}
-                    for index, kept in optimizer["state"].items()
-                },
-                "param_groups": copy.deepcopy(optimizer["param_groups"]),
-            },
-            "scheduler": copy.deepcopy(training.scheduler.state_dict()),
-            "torch_rng": torch.get_rng_state(),
-        }
-        if training.device.type == "cuda":
-            tensors["cuda_rng"] = torch.cuda.get_rng_state(training.device)
-        best_is_current = state.best_step == state.step
-        if state.best_state is not None and not best_is_current:
-            tensors["best"] = state.best_state  # only when it differs from the weights saved anyway
-        saved = {
-            **state.to_json(),
-            "seconds": state.seconds + seconds,
-            "best_is_current": best_is_current,
-            "numpy_rng": training.rng.bit_generator.state,
-        }
-        writer.submit(state.step, tensors, saved, started=started)
-
-    def _restore(self, path: Path, fit: str, training: _Training, state: LoopState) -> str:
-        """Load the checkpoint at ``path`` into ``training`` and ``state``: "resumed", "none" (nothing to resume) or
-        "broken" (it did not fit this training, and ``training`` may be partly overwritten)."""
-        import torch
-
-        kept = load_checkpoint(path, fit=fit)
-        if kept is None:
-            return "none"
-        tensors, saved = kept
-        try:
-            training.network.load_state_dict(tensors["model"])
-            training.optimizer.load_state_dict(tensors["optimizer"])
-            training.scheduler.load_state_dict(tensors["scheduler"])
-            training.rng.bit_generator.state = saved["numpy_rng"]
-            state.load_json(saved)
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            warnings.warn(
-                f"bertwise: ignoring the training checkpoint {path}, which does not fit this training "
-                f"({type(error).__name__}: {error}); training this fit from the start",
-                CheckpointWarning,
-                stacklevel=2,
-            )
-            return "broken"
-        if saved.get("best_is_current"):
-            state.best_state = {k: v.detach().to("cpu", copy=True) for k, v in training.network.state_dict().items()}
-        elif "best" in tensors:
-            state.best_state = tensors["best"]
-        torch.set_rng_state(tensors["torch_rng"])
-        if training.device.type == "cuda" and "cuda_rng" in tensors:
-            torch.cuda.set_rng_state(tensors["cuda_rng"], training.device)
-        return "resumed"
-
     def _validate(
         self, network: Any, tokenized: Tokenized, targets: np.ndarray, pad_id: int, device: Any, amp: Any
     ) -> tuple[float, float]:
         from sklearn.metrics import f1_score
 
-        logits = _logits(network, tokenized.input_ids, pad_id, device, self.batch_size * 2, amp)
+        logits = batched_logits(network, tokenized.input_ids, pad_id, device, self.batch_size * 2, amp)
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         loss = float(-log_probabilities[np.arange(len(targets)), targets].mean())
@@ -525,7 +457,7 @@ class FinetuneClassifier(Strategy):
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         tokenized = tokenize(self.tokenizer_, texts, self.max_length_)
-        logits = _logits(
+        logits = batched_logits(
             self.network_,
             tokenized.input_ids,
             self.tokenizer_.pad_token_id or 0,
@@ -535,87 +467,6 @@ class FinetuneClassifier(Strategy):
         )
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-@dataclass
-class _Training:
-    """What one fit trains with, set up before the loop; its optimiser, schedule and generator are checkpointed."""
-
-    backbone: Backbone
-    tokenizer: Any
-    max_length: int
-    device: Any
-    amp: Any
-    network: Any
-    optimizer: Any
-    scheduler: Any
-    rng: np.random.Generator
-    train_ids: Tokenized
-    train_targets: np.ndarray
-    validation_ids: Tokenized
-    validation_targets: np.ndarray
-    pad_id: int
-    epochs: int
-    total_steps: int
-    evaluate_every: int
-    n_validation: int
-
-
-def _load_network(directory: Path, manifest: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The saved network and tokenizer, refused with one line unless they are the network the manifest describes."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    classes = manifest["classes"]
-    try:
-        with quiet_loading():
-            network, info = AutoModelForSequenceClassification.from_pretrained(
-                str(directory),
-                use_safetensors=True,
-                trust_remote_code=False,
-                dtype=torch.float32,
-                output_loading_info=True,
-                # Reported in ``info`` instead of raised as "look at the above report", which quiet_loading hides.
-                ignore_mismatched_sizes=True,
-            )
-        tokenizer = load_tokenizer(str(directory))
-    except (OSError, ValueError) as error:
-        raise ModelError(
-            f"'{directory}' cannot be loaded as a fine-tuned network ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200]}); save the model again"
-        ) from None
-    _check_loading_info(directory, info)
-    if int(network.config.num_labels) != len(classes):
-        raise ModelError(
-            f"'{directory / 'config.json'}' has {network.config.num_labels} labels; expected {len(classes)}, one per "
-            "class in manifest.json"
-        )
-    trained_for = [str(network.config.id2label.get(i, "")) for i in range(len(classes))]
-    if trained_for != [str(label) for label in classes]:
-        raise ModelError(
-            f"'{directory / 'config.json'}' was trained for the classes {trained_for}, but manifest.json lists "
-            f"{classes}; was the manifest edited? Save the model again"
-        )
-    return network, tokenizer
-
-
-def _check_loading_info(directory: Path, info: Mapping[str, Any]) -> None:
-    """Refuse weights that transformers would fill with random values, saying so only in a log line we silence."""
-    mismatched = sorted(info.get("mismatched_keys") or (), key=str)
-    if mismatched:
-        name, saved, expected = (list(mismatched[0]) + ["?", "?"])[:3]
-        raise ModelError(
-            f"'{directory / 'model.safetensors'}' holds '{name}' of shape {list(saved)} but config.json makes it "
-            f"{list(expected)}{f' (and {len(mismatched) - 1} more)' if len(mismatched) > 1 else ''}; expected the "
-            "weights of the network its config.json describes: save the model again"
-        )
-    missing = sorted(info.get("missing_keys") or ())
-    if missing:
-        raise ModelError(
-            f"'{directory}' lacks {len(missing)} of the network's weights ({', '.join(missing[:3])}"
-            f"{', ...' if len(missing) > 3 else ''}); expected every weight of the fine-tuned network: save the model "
-            "again"
-        )
 
 
 def _plain(value: Any) -> Any:
@@ -633,34 +484,3 @@ def default_learning_rate(hidden_size: int) -> float:
     if hidden_size <= 768:
         return 5e-5
     return 2e-5
-
-
-def _length_grouped_batches(tokenized: Tokenized, batch_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Shuffled batches of similar-length texts: shuffle, sort within pools of 50 batches, shuffle the batches."""
-    order = rng.permutation(len(tokenized.input_ids))
-    pool_size = batch_size * LENGTH_GROUP_BATCHES
-    batches: list[list[int]] = []
-    for start in range(0, len(order), pool_size):
-        pool = order[start : start + pool_size]
-        pool = pool[np.argsort([-len(tokenized.input_ids[i]) for i in pool], kind="stable")]
-        batches.extend(pool[i : i + batch_size].tolist() for i in range(0, len(pool), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def _logits(
-    network: Any, input_ids: list[list[int]], pad_id: int, device: Any, batch_size: int, amp: Any
-) -> np.ndarray:
-    import torch
-
-    network.eval()
-    output = np.empty((len(input_ids), network.config.num_labels), dtype=np.float32)
-
-    def run_batch(batch: list[int]) -> None:
-        # Both contexts are per thread, and batches may run in stream threads.
-        with torch.inference_mode(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            inputs = pad_batch([input_ids[i] for i in batch], pad_id, device)
-            output[batch] = network(**inputs).logits.float().cpu().numpy()
-
-    lengths = [len(ids) for ids in input_ids]
-    run_inference(lengths, batch_size, run_batch, device=device, hidden_size=int(network.config.hidden_size))
-    return output
