@@ -1,7 +1,9 @@
 """Reading one labeled text file (CSV, TSV, JSONL, JSON or Parquet) into :class:`LabeledTexts`.
 
 Every problem a user can cause becomes a one-line :class:`DataError` naming the file, the line/row or column,
-what was expected and what was found: the CLI prints only that message, so it has to stand on its own.
+what was expected and what was found: the CLI prints only that message, so it has to stand on its own. The parsing
+is :mod:`bertwise.data.readers`', which ``predict`` streams through too; here a file is decoded whole before it is
+parsed, then its two columns are cleaned: empty texts dropped, labels typed and checked.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ def _parse_delimited(
         labels.append(record[li] if li is not None else None)
     if not positions:
         raise empty
-    # As predict's streaming reader does: a file cut short inside its last quoted field is refused, not read.
+    # A file cut short inside its last quoted field is refused, not read (predict streams it the same way).
     records.check_closed()
     return _Table(source, "line", positions, texts, labels, typed=False)
 

@@ -181,28 +181,13 @@ def predict_file(
         classes = np.asarray(estimator.classes_).tolist()
         added = _check_added_columns(classes, reader.columns, source)
         started = time.perf_counter()
-        with Output(destination) as handle:
-            writer = open_writer(fmt, handle, reader, added, classes, decimals)
-            try:
-                rows, empty_rows, empty_positions = _run(estimator, reader, writer, len(classes), progress)
-            except BaseException:
-                # Also on a bad row or Ctrl-C the writers must let go of the stream: a text wrapper that is garbage
-                # collected closes what it wraps, stdout included. The error that stopped the run is the one to report.
-                with suppress(Exception):
-                    writer.close(complete=False)
-                raise
-            writer.close(complete=True)
+        rows, empty_rows, empty_positions = _write_all(
+            estimator, reader, destination, fmt, classes, added, decimals, progress
+        )
         seconds = time.perf_counter() - started
     notes = list(reader.notes)
     if empty_rows:
-        shown = ", ".join(str(p) for p in empty_positions)
-        more = ", ..." if empty_rows > len(empty_positions) else ""
-        plural = "s" if empty_rows != 1 else ""
-        notes.append(
-            f"{empty_rows} of {rows} rows in {source} have an empty or missing text in column '{text_col}' "
-            f"({reader.unit}{plural} {shown}{more}); written without a prediction (empty {LABEL_COLUMN} and "
-            "probabilities)"
-        )
+        notes.append(_empty_rows_note(rows, empty_rows, empty_positions, reader, text_col))
     return PredictSummary(
         rows=rows,
         empty_rows=empty_rows,
@@ -212,6 +197,42 @@ def predict_file(
         format=fmt,
         added_columns=tuple(added),
         notes=tuple(notes),
+    )
+
+
+def _write_all(
+    estimator: Predictor,
+    reader: ChunkReader,
+    destination: Path | None,
+    fmt: Format,
+    classes: list[Any],
+    added: list[str],
+    decimals: int | None,
+    progress: bool,
+) -> tuple[int, int, list[int]]:
+    """Predict and write every chunk; return the rows written, those without text and where the first of them are."""
+    with Output(destination) as handle:
+        writer = open_writer(fmt, handle, reader, added, classes, decimals)
+        try:
+            counts = _run(estimator, reader, writer, len(classes), progress)
+        except BaseException:
+            # Also on a bad row or Ctrl-C the writers must let go of the stream: a text wrapper that is garbage
+            # collected closes what it wraps, stdout included. The error that stopped the run is the one to report.
+            with suppress(Exception):
+                writer.close(complete=False)
+            raise
+        writer.close(complete=True)
+    return counts
+
+
+def _empty_rows_note(rows: int, empty_rows: int, empty_positions: list[int], reader: ChunkReader, text_col: str) -> str:
+    shown = ", ".join(str(p) for p in empty_positions)
+    more = ", ..." if empty_rows > len(empty_positions) else ""
+    plural = "s" if empty_rows != 1 else ""
+    return (
+        f"{empty_rows} of {rows} rows in {reader.source} have an empty or missing text in column '{text_col}' "
+        f"({reader.unit}{plural} {shown}{more}); written without a prediction (empty {LABEL_COLUMN} and "
+        "probabilities)"
     )
 
 
