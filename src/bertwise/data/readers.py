@@ -33,6 +33,8 @@ STREAM_FORMATS: dict[str, StreamFormat] = {".csv": "csv", ".tsv": "tsv", ".jsonl
 # The order is the one messages list them in.
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 EXPECTED_FILE = "expected a .csv, .tsv, .jsonl or .parquet file"
+# The note when a TSV file is read literally (see reads_literally).
+LITERAL_NOTE = "read {source} without CSV quoting: its quote characters are part of the texts"
 _SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm", ".ods", ".numbers")
 # JSON Lines records end at any of these: a JSON text holds no raw CR or LF (only escaped), so no string is split.
 _JSONL_LINE_END = re.compile(r"\r\n|\r|\n")
@@ -340,9 +342,6 @@ def reads_literally(path: Path) -> bool:
 
     raise_field_size_limit()
     return not consistent(csv.QUOTE_MINIMAL) and consistent(csv.QUOTE_NONE)
-
-
-LITERAL_NOTE = "read {source} without CSV quoting: its quote characters are part of the texts"
 
 
 # ----------------------------------------------------------------------------------------------------
