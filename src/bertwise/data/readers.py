@@ -261,11 +261,7 @@ class DelimitedRecords:
         except csv.Error as err:
             line = self.end + 1
             if self._name_unclosed and "unexpected end of data" in str(err):
-                raise MalformedRowError(
-                    f"{self.source} line {line}: a quoted field starting on this line is never closed; "
-                    "expected a closing '\"' (an unbalanced quote?)",
-                    line,
-                ) from None
+                raise self._never_closed(line) from None
             raise MalformedRowError(
                 f"{self.source} line {line}: malformed quoting ({one_line(str(err))}); "
                 f"expected a quoted field to end with a quote followed by a {self._separator}",
@@ -311,11 +307,14 @@ class DelimitedRecords:
                 pass
         except csv.Error as err:
             if "unexpected end of data" in str(err):
-                raise MalformedRowError(
-                    f"{self.source} line {self.start}: a quoted field starting on this line is never closed; "
-                    "expected a closing '\"' (an unbalanced quote?)",
-                    self.start,
-                ) from None
+                raise self._never_closed(self.start) from None
+
+    def _never_closed(self, line: int) -> MalformedRowError:
+        return MalformedRowError(
+            f"{self.source} line {line}: a quoted field starting on this line is never closed; "
+            "expected a closing '\"' (an unbalanced quote?)",
+            line,
+        )
 
 
 def reads_literally(path: Path) -> bool:
