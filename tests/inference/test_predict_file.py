@@ -442,7 +442,7 @@ def test_an_object_too_deep_to_write_back_is_one_clear_error(tmp_path: Path, mon
     def dumps(obj: object, **kwargs: object) -> str:
         raise RecursionError("maximum recursion depth exceeded")  # what a value read near the limit can give
 
-    monkeypatch.setattr("bertwise.inference.predict_file.json.dumps", dumps)
+    monkeypatch.setattr("bertwise.inference.writers.json.dumps", dumps)
     with pytest.raises(DataError, match=r"in.jsonl line 1: the object is nested too deep to write back"):
         predict_file(KeywordModel(), tmp_path / "in.jsonl", tmp_path / "out.jsonl")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bertwise.data.columns import check_columns
 from bertwise.data.dataset import LabeledTexts
-from bertwise.data.io import check_columns, labeled_texts_from_values, texts_from_values
+from bertwise.data.io import labeled_texts_from_values, texts_from_values
 from bertwise.exceptions import DataError
 
 TableKind = Literal["DataFrame", "Dataset", "DatasetDict", "streaming"]

@@ -1,6 +1,6 @@
 """JSON text read safely: every way a text can fail to load is a ``json.JSONDecodeError`` with a position.
 
-Used by the training loader (:mod:`bertwise.data.io`) and ``predict``'s JSON Lines reader alike.
+Used by the one reader of JSON Lines and JSON (:mod:`bertwise.data.readers`, :mod:`bertwise.data.io`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.data.frames import Table, read_labeled_table, single_table, table_kind, table_parts
-from bertwise.data.io import SUPPORTED_SUFFIXES, missing_file_error, read_labeled_file
+from bertwise.data.io import read_labeled_file
+from bertwise.data.readers import SUPPORTED_SUFFIXES, missing_file_error
 from bertwise.exceptions import ConfigError, DataError
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """What one cell of a data file or table means: a text, a label, a missing value, or something refused.
 
 Shared by the training loaders (:mod:`bertwise.data.io`, :mod:`bertwise.data.frames`) and ``predict``'s streaming
-readers, so that a cell is read the same way whichever command reads it. The messages' pieces are here too: each
-error must stay on one line whatever the file holds.
+reader (:mod:`bertwise.data.chunks`), so that a cell is read the same way whichever command reads it. The messages'
+pieces are here too: each error must stay on one line whatever the file holds.
 """
 
 from __future__ import annotations
