@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bertwise.pipeline import progress as events
+from bertwise.report import table
 
 
 class CompareProgress:
@@ -35,9 +36,7 @@ class CompareProgress:
 
     def __call__(self, event: events.ProgressEvent) -> None:
         if isinstance(event, events.PlanReady):
-            from bertwise.report.table import print_plan
-
-            print_plan(event.comparison, self.console)
+            table.print_plan(event.comparison, self.console)
             if self.bar:
                 self._start(event)
         elif isinstance(event, events.StrategyDone):

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.artifact.folder import save_model
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.protocol import Protocol
-from bertwise.evaluation.runner import StrategyResult
+from bertwise.evaluation.runner import StrategyResult, fit_predict
 from bertwise.pipeline.results import SavedBest
 from bertwise.recommendation import Recommendation
 
@@ -43,8 +44,6 @@ def save_recommended(
 ) -> SavedBest:
     """Save the recommended strategy's model (see ``compare``'s ``save_best``): its first run's model from ``kept``,
     else one trained again; ``overrides`` gives a strategy's training overrides under the budget."""
-    from bertwise.artifact.folder import save_model
-
     if recommendation is None or recommendation.strategy is None:
         failed = "; ".join(f"{r.name}: {r.error}" for r in results if r.status != "ok")
         return SavedBest(
@@ -100,8 +99,6 @@ def _recommended_model(
 ) -> tuple[Any, Any, str, bool | None]:
     """The model to save, the rows it was trained on, the manifest's words for them, and whether it reproduces
     the reported predictions (None where nothing can tell)."""
-    from bertwise.evaluation.runner import fit_predict
-
     seed, scheme = protocol.seeds[0], protocol.scheme
     if scheme == "cross-validation":
         training = split.train

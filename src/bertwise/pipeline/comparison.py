@@ -18,11 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bertwise.artifact.folder import check_output_folder
+from bertwise.artifact.outputs import check_results_folder, check_writable_folder
 from bertwise.backbone.cache import cache_directory, use_cache_dir
 from bertwise.config import STRATEGY_NAMES, CompareConfig
+from bertwise.data.split import resolve_parts
 from bertwise.evaluation.budget import parse_duration
-from bertwise.evaluation.runner import StrategyResult
+from bertwise.evaluation.runner import StrategyResult, machine_description, software_versions
 from bertwise.pipeline import progress as events
+from bertwise.pipeline.best import release_models, save_recommended
 from bertwise.pipeline.plan import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS, Planned, make_plan
 from bertwise.pipeline.progress import ProgressCallback, progress_callback
 from bertwise.pipeline.results import Comparison, SavedBest
@@ -158,10 +162,6 @@ def _check_outputs(
 ) -> None:
     """Refuse now, rather than after the first strategy (results) or the whole comparison (the model), places that
     cannot take the outputs, and a data path that does not exist (nothing is read yet)."""
-    from bertwise.artifact.folder import check_output_folder
-    from bertwise.artifact.outputs import check_results_folder, check_writable_folder
-    from bertwise.data.split import resolve_parts
-
     if out is not None:
         check_results_folder(Path(out))
     if save_best is not None:
@@ -224,8 +224,6 @@ class _Run:
 
     def _planned(self, loaded: Loaded, planned: Planned) -> Comparison:
         """The Comparison so far, announced: nothing has run, the protocol and budget are known."""
-        from bertwise.evaluation.runner import machine_description, software_versions
-
         comparison = Comparison(
             config=self.config,
             split=loaded.split,
@@ -334,8 +332,6 @@ class _Run:
         self.writer.save(self.out, comparison.to_dict(), comparison.results, report=report)
 
     def _save_best(self, comparison: Comparison, planned: Planned) -> SavedBest:
-        from bertwise.pipeline.best import release_models, save_recommended
-
         assert self.save_best is not None
         kept = release_models(comparison.results)
         return save_recommended(

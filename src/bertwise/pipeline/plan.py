@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
+from bertwise.evaluation import budget as budgeting
+from bertwise.evaluation.learning_curve import plan_curve, refit_plan
+from bertwise.evaluation.protocol import choose_protocol
 from bertwise.util.kill_hook import kill_point
 
 if TYPE_CHECKING:
@@ -33,9 +36,6 @@ class Planned:
 
 def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> Planned:
     """The plan for ``config`` on ``split``, cut to ``config.budget_seconds`` when there is one."""
-    from bertwise.evaluation import budget as budgeting
-    from bertwise.evaluation.learning_curve import plan_curve
-    from bertwise.evaluation.protocol import choose_protocol
     from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
 
     protocol = choose_protocol(split, config)
@@ -66,8 +66,6 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
 def _calibration(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> tuple[Calibration, bool]:
     """This machine's measured speeds, and whether they came from the run cache. A kept calibration matters beyond its
     seconds: the budget's cuts follow from it, and so do the later stages' keys."""
-    from bertwise.evaluation import budget as budgeting
-
     calibration = run_cache.load_calibration() if run_cache is not None else None
     if calibration is not None:
         return calibration, True
@@ -80,10 +78,8 @@ def _calibration(config: CompareConfig, split: DataSplit, run_cache: RunCache | 
 
 def _suggestion(plan: Plan, split: DataSplit, calibration: Calibration) -> dict[str, Any]:
     """What ``--budget`` with SUGGESTED_BUDGET_SECONDS would do to a long plan."""
-    from bertwise.evaluation.budget import estimate
-
     shorter = _budgeted(plan, split, calibration, SUGGESTED_BUDGET_SECONDS)
-    shorter_seconds = sum(estimate(shorter, split, calibration).values())
+    shorter_seconds = sum(budgeting.estimate(shorter, split, calibration).values())
     fits = shorter_seconds <= SUGGESTED_BUDGET_SECONDS
     return {
         "when_over_seconds": LONG_PLAN_SECONDS,
@@ -98,10 +94,7 @@ def _suggestion(plan: Plan, split: DataSplit, calibration: Calibration) -> dict[
 
 def _budgeted(plan: Plan, split: DataSplit, calibration: Calibration, limit: float) -> Plan:
     """``plan`` cut to fit ``limit`` seconds, its learning curve re-planned on the folds the cuts left."""
-    from bertwise.evaluation.budget import fit_to_budget
-    from bertwise.evaluation.learning_curve import refit_plan
-
-    cut = fit_to_budget(plan, split, calibration, limit)
+    cut = budgeting.fit_to_budget(plan, split, calibration, limit)
     if cut.curve is not None and cut.protocol.folds[0] != plan.protocol.folds[0]:
         cut = replace(cut, curve=refit_plan(cut.curve, split, cut.protocol))
     return cut

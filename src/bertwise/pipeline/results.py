@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from bertwise import __version__
+from bertwise.backbone.device import precision_name, resolve_device
 from bertwise.backbone.resolve import Backbone
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, LabeledTexts
 from bertwise.evaluation.protocol import Protocol
+from bertwise.evaluation.run_cache import data_fingerprint as fingerprint_of
 from bertwise.evaluation.runner import SCHEMA_VERSION, StrategyResult
 from bertwise.pipeline.save import ResultsWriter
 from bertwise.recommendation import Recommendation
@@ -68,9 +70,7 @@ class Comparison:
     @functools.cached_property
     def data_fingerprint(self) -> str:
         """The run cache's sha256 of the train and test texts and labels in order (and how the test set was made)."""
-        from bertwise.evaluation.run_cache import data_fingerprint
-
-        return data_fingerprint(self.split)
+        return fingerprint_of(self.split)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,8 +127,6 @@ class Comparison:
 
 
 def _precision_used(config: CompareConfig) -> str:
-    from bertwise.backbone.device import precision_name, resolve_device
-
     return precision_name(resolve_device(config.device), config.precision)
 
 

@@ -11,16 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertwise.backbone.resolve import Backbone
+from bertwise.backbone.device import resolve_device
+from bertwise.backbone.encoder import load_tokenizer, tokenize
+from bertwise.backbone.resolve import Backbone, resolve_backbone
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
+from bertwise.data.split import load_split
+from bertwise.evaluation import learning_curve, runner
+from bertwise.evaluation.diagnostics import domain_diagnostics
+from bertwise.evaluation.protocol import PAIRED_METHOD
+from bertwise.evaluation.run_cache import CURVE_STAGE, RunCache
 from bertwise.evaluation.runner import StrategyResult
 from bertwise.pipeline.progress import CURVES, STRATEGIES, FitFinished, PartReused, PartStarted, ProgressCallback
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
     from bertwise.evaluation.budget import Plan
-    from bertwise.evaluation.run_cache import RunCache
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,6 @@ class StrategyOutcome:
 
 def load(config: CompareConfig, data: DataSource, test: DataSource | None) -> Loaded:
     """Read and split the data, resolve the backbone, and count the texts its tokenizer truncates."""
-    from bertwise.backbone.device import resolve_device
-    from bertwise.backbone.encoder import load_tokenizer, tokenize
-    from bertwise.backbone.resolve import resolve_backbone
-    from bertwise.data.split import load_split
-
     # An unusable device is an error before any work, not a failure per strategy.
     device_type = str(resolve_device(config.device).type)
     split = load_split(
@@ -92,7 +93,6 @@ def run_strategy(
 ) -> StrategyOutcome:
     """One strategy's evaluation, taken whole from the run cache or computed, resuming the fits (and the training
     checkpoint) a killed run left."""
-    from bertwise.evaluation import runner
     from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
 
     seed_dependent = strategy_tags(name).seed_dependent
@@ -149,9 +149,6 @@ def run_curves(
     """The learning curves of ``plan.curve``, taken whole from the run cache or computed (resuming a killed run's
     fits), and what was reused, for ``resumed``. ``full_runs`` are the strategies' predictions on all their rows
     (the curve's last point); ``labels_free_predictions`` a strategy's that needs no labels (its flat line)."""
-    from bertwise.evaluation import learning_curve
-    from bertwise.evaluation.run_cache import CURVE_STAGE
-
     curve_plan = plan.curve
     assert curve_plan is not None
     key = store = None
@@ -207,7 +204,6 @@ def partly_resumed(stage: str, store: Any, fits: int) -> str | None:
 
 def diagnose(tokenizer: Any, split: DataSplit, results: Sequence[StrategyResult]) -> dict[str, Any]:
     """How the tokenizer sees these texts, and what the finished strategies' scores say about the domain."""
-    from bertwise.evaluation.diagnostics import domain_diagnostics
     from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
 
     finished = [r for r in results if r.status == "ok"]
@@ -225,7 +221,6 @@ def paired_differences(
     results: Sequence[StrategyResult], split: DataSplit, config: CompareConfig
 ) -> list[dict[str, Any]]:
     """Every pair of finished strategies, scored on the same test items: a - b in macro-F1 with its interval."""
-    from bertwise.evaluation.protocol import PAIRED_METHOD
     from bertwise.evaluation.statistics import mcnemar, paired_bootstrap
 
     finished = [r for r in results if r.status == "ok" and r.run_predictions is not None]
