@@ -37,7 +37,7 @@ POOLING_HELP = (
 
 def _print_version(value: bool) -> None:
     if value:
-        from bertwise import __version__
+        from bertwise.util.version import __version__
 
         typer.echo(f"bertwise {__version__}")
         raise typer.Exit()
@@ -119,8 +119,9 @@ def compare(
     """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
 
+    from bertwise.cli.progress import CompareProgress
     from bertwise.pipeline.comparison import compare as run_compare
-    from bertwise.report.table import print_comparison, print_plan
+    from bertwise.report.table import print_comparison
 
     console = Console(stderr=True)
     descriptions = None
@@ -130,49 +131,35 @@ def compare(
         descriptions = load_label_descriptions(label_descriptions)
     names = [name.strip() for name in strategies.split(",") if name.strip()]
 
-    def announce(result: Any) -> None:
-        if result.status == "ok":
-            low, high = result.metrics_interval["macro_f1"]
-            console.print(
-                f"[green]done[/] {result.name}: macro-F1 {result.metrics['macro_f1'] * 100:.1f} "
-                f"[{low * 100:.1f}, {high * 100:.1f}]"
-                f" over {len(result.runs)} run(s), {result.cost['total_seconds']:.0f} s "
-                f"(saved to {out / 'results.json'})"
-            )
-        else:
-            console.print(f"[red]failed[/] {result.name}: {result.error}")
-
     try:
-        comparison = run_compare(
-            data,
-            test=test,
-            strategies=names,
-            model=model,
-            out=out,
-            seed=seed,
-            device=device,
-            precision=precision,
-            text_col=text_col,
-            label_col=label_col,
-            test_size=test_size,
-            pooling=pooling,
-            zero_shot_mode=zero_shot_mode,
-            zero_shot_template=zero_shot_template,
-            label_descriptions=descriptions,
-            priority=priority,
-            seeds=seeds,
-            folds=folds,
-            budget=budget,
-            learning_curve=learning_curve,
-            report=report,
-            progress=progress,
-            on_result=announce,
-            console=console,
-            cache=cache,
-            save_best=save_best,
-            on_plan=lambda planned: print_plan(planned, console),
-            command=["bertwise", *sys.argv[1:]],
-        )
+        with CompareProgress(console, results=out / "results.json", bar=progress) as drawing:
+            comparison = run_compare(
+                data,
+                test=test,
+                strategies=names,
+                model=model,
+                out=out,
+                seed=seed,
+                device=device,
+                precision=precision,
+                text_col=text_col,
+                label_col=label_col,
+                test_size=test_size,
+                pooling=pooling,
+                zero_shot_mode=zero_shot_mode,
+                zero_shot_template=zero_shot_template,
+                label_descriptions=descriptions,
+                priority=priority,
+                seeds=seeds,
+                folds=folds,
+                budget=budget,
+                learning_curve=learning_curve,
+                report=report,
+                progress=drawing,
+                cache=cache,
+                save_best=save_best,
+                command=["bertwise", *sys.argv[1:]],
+            )
     except KeyboardInterrupt:
         # Raised inside click's invocation, which would turn it into a silent exit 130.
         kept = "results.json and the run cache (rerun the same command to resume)" if cache else "results.json"

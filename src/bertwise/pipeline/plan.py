@@ -1,0 +1,100 @@
+"""The plan/budget stage: the protocol, the learning curve's points, the calibration of this machine's speed, the
+estimates, and the cuts a budget makes (or, without one, the cuts a long plan could take)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from bertwise.config import CompareConfig
+from bertwise.data.dataset import DataSplit
+from bertwise.evaluation import budget as budgeting
+from bertwise.evaluation.learning_curve import plan_curve, refit_plan
+from bertwise.evaluation.protocol import choose_protocol
+from bertwise.util.kill_hook import kill_point
+
+if TYPE_CHECKING:
+    from bertwise.evaluation.budget import Calibration, Plan
+    from bertwise.evaluation.run_cache import RunCache
+
+# Without --budget, a plan estimated over LONG_PLAN_SECONDS is announced as long, with the cuts --budget would make
+# to fit SUGGESTED_BUDGET_SECONDS.
+LONG_PLAN_SECONDS = 30 * 60
+SUGGESTED_BUDGET_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The plan to run, its estimated seconds per part, results.json's "budget" record (measured seconds are added as
+    the stages finish), and whether the calibration came from the run cache."""
+
+    plan: Plan
+    estimates: dict[str, float]
+    budget: dict[str, Any]
+    calibration_reused: bool
+
+
+def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> Planned:
+    """The plan for ``config`` on ``split``, cut to ``config.budget_seconds`` when there is one."""
+    from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
+
+    protocol = choose_protocol(split, config)
+    trained = [name for name in config.strategies if strategy_tags(name).uses_labels_for_training]
+    curve = plan_curve(split, protocol, config, trained) if config.learning_curve and trained else None
+    plan = budgeting.Plan(strategies=config.strategies, protocol=protocol, curve=curve)
+    calibration, reused = _calibration(config, split, run_cache)
+    uncut = budgeting.estimate(plan, split, calibration)
+    suggested = None
+    if config.budget_seconds is not None:
+        plan = _budgeted(plan, split, calibration, config.budget_seconds)
+    elif sum(uncut.values()) > LONG_PLAN_SECONDS:
+        suggested = _suggestion(plan, split, calibration)
+    parts = budgeting.estimate(plan, split, calibration)
+    record = {
+        "limit_seconds": config.budget_seconds,
+        "estimated_seconds": round(sum(parts.values()), 1),
+        "estimated_seconds_uncut": round(sum(uncut.values()), 1),
+        "estimated_seconds_by_part": {part: round(seconds, 1) for part, seconds in parts.items()},
+        "measured_seconds_by_part": {},
+        "calibration": calibration.to_dict(),
+        "cuts": list(plan.cuts),
+        "suggested": suggested,
+    }
+    return Planned(plan=plan, estimates=parts, budget=record, calibration_reused=reused)
+
+
+def _calibration(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> tuple[Calibration, bool]:
+    """This machine's measured speeds, and whether they came from the run cache. A kept calibration matters beyond its
+    seconds: the budget's cuts follow from it, and so do the later stages' keys."""
+    calibration = run_cache.load_calibration() if run_cache is not None else None
+    if calibration is not None:
+        return calibration, True
+    calibration = budgeting.calibrate(split, config.model, config.pooling, config.device, config.seed, config.precision)
+    kill_point("calibration")  # the test hook: measured, not yet kept
+    if run_cache is not None:
+        run_cache.save_calibration(calibration)
+    return calibration, False
+
+
+def _suggestion(plan: Plan, split: DataSplit, calibration: Calibration) -> dict[str, Any]:
+    """What ``--budget`` with SUGGESTED_BUDGET_SECONDS would do to a long plan."""
+    shorter = _budgeted(plan, split, calibration, SUGGESTED_BUDGET_SECONDS)
+    shorter_seconds = sum(budgeting.estimate(shorter, split, calibration).values())
+    fits = shorter_seconds <= SUGGESTED_BUDGET_SECONDS
+    return {
+        "when_over_seconds": LONG_PLAN_SECONDS,
+        "budget_seconds": SUGGESTED_BUDGET_SECONDS,
+        "estimated_seconds": round(shorter_seconds, 1),
+        "fits": fits,
+        # When nothing fits, fit_to_budget's last cut is the note saying so ("even this plan..."): the fits flag
+        # says it here.
+        "cuts": list(shorter.cuts if fits else shorter.cuts[:-1]),
+    }
+
+
+def _budgeted(plan: Plan, split: DataSplit, calibration: Calibration, limit: float) -> Plan:
+    """``plan`` cut to fit ``limit`` seconds, its learning curve re-planned on the folds the cuts left."""
+    cut = budgeting.fit_to_budget(plan, split, calibration, limit)
+    if cut.curve is not None and cut.protocol.folds[0] != plan.protocol.folds[0]:
+        cut = replace(cut, curve=refit_plan(cut.curve, split, cut.protocol))
+    return cut
