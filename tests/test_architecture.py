@@ -26,6 +26,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache
 def _modules() -> dict[str, Path]:
     return {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
@@ -77,17 +78,29 @@ def test_no_module_imports_another_modules_private_name() -> None:
 
 @cache
 def _heavy(module: str) -> bool:
-    """Whether importing ``module`` (a bertwise module) loads a heavy library at module level, directly or through
-    the bertwise modules it imports at module level."""
-    path = _modules().get(module)
-    if path is None:
-        return False
-    for statement, in_function in _imports(path):
-        if in_function or _is_type_checking_block(path, statement):
+    """Whether importing ``module`` (a bertwise module) loads a heavy library at module level: directly, through its
+    packages' ``__init__`` (which run first), or through the bertwise modules these import at module level."""
+    seen: set[str] = set()
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        if current in seen:
             continue
-        for target in _targets(statement):
-            if target.split(".")[0] in HEAVY or (target.startswith("bertwise.") and _heavy(target)):
-                return True
+        seen.add(current)
+        path = _modules().get(current)
+        if path is None:
+            continue
+        parent = current.rpartition(".")[0]
+        if parent:
+            pending.append(parent)
+        for statement, in_function in _imports(path):
+            if in_function or _is_type_checking_block(path, statement):
+                continue
+            for target in _targets(statement):
+                if target.split(".")[0] in HEAVY:
+                    return True
+                if target.startswith("bertwise"):
+                    pending.append(target)
     return False
 
 

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertwise.artifact.folder import check_output_folder, save_model
+from bertwise.config import CompareConfig
 from bertwise.data.dataset import LabeledTexts
+from bertwise.data.split import load_split, read_part, resolve_parts
 from bertwise.exceptions import ConfigError
+from bertwise.strategies.registry import build_strategy, check_strategy_name
 from bertwise.strategies.state import set_recorded_params
 
 if TYPE_CHECKING:
@@ -48,9 +51,6 @@ def train(
 
     Returns the fitted classifier, with the saved manifest in ``manifest_`` and the folder in ``folder_``.
     """
-    from bertwise.config import CompareConfig
-    from bertwise.strategies.registry import build_strategy, check_strategy_name
-
     check_strategy_name(strategy)
     target = Path(out)
     check_output_folder(target)  # before any work: a refused folder should not cost a training run
@@ -102,8 +102,6 @@ def read_training_data(
 ) -> tuple[LabeledTexts, LabeledTexts | None, list[str]]:
     """The rows to train on, the test set if there is one (``test``, ``test.*`` in a data folder, a DatasetDict's
     test split), and notes."""
-    from bertwise.data.split import load_split, read_part, resolve_parts
-
     train_source, test_source, notes = resolve_parts(data, test)
     if test_source is None:
         part, read_notes = read_part(train_source, text_col=text_col, label_col=label_col)

@@ -1,7 +1,7 @@
 """``bertwise predict``: through the real entry point, with a keyword model standing in for ``bertwise.load``.
 
-The entry point runs in this process (``bertwise.load`` patched to return the keyword model), so these tests check
-the options, stdin/stdout, the summary and the one-line errors without a model folder; one subprocess test checks
+The entry point runs in this process (``bertwise.inference.loading.load`` patched to return the keyword model), so
+these tests check the options, stdin/stdout, the summary and the one-line errors without a model folder; one subprocess test checks
 the installed command's errors, and the integration test in tests/inference runs a real folder.
 """
 
@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-import bertwise
+from bertwise.inference import loading
 from tests.cli.test_cli import bertwise as run_bertwise
 from tests.inference.test_predict_file import KEYWORDS, KeywordModel
 
 
 @pytest.fixture()
 def loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
-    """Patch ``bertwise.load`` to return the keyword model; the folders it was asked for are recorded."""
+    """Patch the model-folder loader to return the keyword model; the folders it was asked for are recorded."""
     asked: list[str] = []
 
     def load(
@@ -31,7 +31,7 @@ def loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
         asked.append(f"{folder} {device} {precision}" + ("" if runtime == "torch" else f" {runtime}"))
         return KeywordModel()
 
-    monkeypatch.setattr(bertwise, "load", load, raising=False)
+    monkeypatch.setattr(loading, "load", load)
     (tmp_path / "model").mkdir()
     return asked
 

@@ -351,8 +351,6 @@ def _refuse_unlisted(folder: Path, weights: str, files: Mapping[str, str]) -> No
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The parsed manifest of model folder ``path``, its structure checked (file hashes are not: see ``load``)."""
-    from bertwise.strategies.registry import strategy_names
-
     folder = Path(path)
     file = folder / MANIFEST
     if file.exists() or file.is_symlink():

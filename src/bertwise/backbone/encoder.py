@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from bertwise.backbone.batching import run_inference
 from bertwise.backbone.cache import CacheStats, EmbeddingStore, model_fingerprint, open_store
 from bertwise.backbone.device import resolve_device, resolve_precision
+from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.modules import declared_lowercase
 from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
 
@@ -179,7 +180,6 @@ class Encoder:
         from transformers import AutoModel
 
         from bertwise.backbone.head import build_head
-        from bertwise.backbone.loading import quiet_loading
 
         self.backbone = backbone
         self.device = resolve_device(device)

@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from bertwise.artifact.integrity import require_key_to_rewrite
+from bertwise.artifact.outputs import check_writable_folder
+from bertwise.exceptions import ConfigError
+
 # Mirrors bertwise.onnx.export.DEFAULT_CHECK_ROWS, which --help must not import.
 DEFAULT_CHECK_ROWS = 1000
 
@@ -53,8 +57,6 @@ def export_command(
     ] = None,
 ) -> None:
     """Export a saved model to ONNX and check that it predicts what the torch model predicts."""
-    from bertwise.exceptions import ConfigError
-
     if not onnx:
         raise ConfigError(
             f"bertwise export needs a format: pass --onnx (the only one so far), e.g. bertwise export {model} --onnx"
@@ -65,8 +67,6 @@ def export_command(
         raise ConfigError(f"--check-rows must be at least 1; got {check_rows}")
 
     if model.is_dir():
-        from bertwise.artifact.outputs import check_writable_folder
-
         # The ONNX files go into the model folder: refused now rather than after the export and its parity check.
         check_writable_folder(model, "the model folder")
 
@@ -76,7 +76,6 @@ def export_command(
     require_onnx()  # before reading anything: the missing extra is the first thing to hear about
     if model.is_dir():
         from bertwise.artifact.folder import read_manifest
-        from bertwise.artifact.integrity import require_key_to_rewrite
 
         # Checked again when the manifest is rewritten; here it costs nothing rather than an export and its check.
         require_key_to_rewrite(model / "manifest.json", read_manifest(model))

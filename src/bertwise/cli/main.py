@@ -12,6 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
+from bertwise.artifact.outputs import check_writable_file
+from bertwise.data.io import read_text_file
+from bertwise.exceptions import BertwiseError, ConfigError, DataError
+from bertwise.inference.embedding import embed_with_stats
+from bertwise.util.version import __version__
+
 app = typer.Typer(
     name="bertwise",
     help="Zero-shot, frozen probe or fine-tuning? Measure which BERT strategy wins on your own labeled texts.",
@@ -37,8 +43,6 @@ POOLING_HELP = (
 
 def _print_version(value: bool) -> None:
     if value:
-        from bertwise.util.version import __version__
-
         typer.echo(f"bertwise {__version__}")
         raise typer.Exit()
 
@@ -239,8 +243,6 @@ def embed(
     """Embed every text of a file (or stdin) with the frozen backbone; rows stay aligned with the input."""
     import time
 
-    from bertwise.exceptions import ConfigError
-
     suffix = out.suffix.lower()
     if suffix not in EMBED_FORMATS:
         shown = f"'{suffix}'" if suffix else "'' (no file extension)"
@@ -250,14 +252,11 @@ def embed(
         )
     if out.is_dir():
         raise ConfigError(f"--out '{out}' is a folder; expected a file ending in .npy or .parquet")
-    from bertwise.artifact.outputs import check_writable_file
 
     check_writable_file(out, "--out")  # before the model loads, not after every text is embedded
 
     from bertwise.backbone.cache import cache_directory
     from bertwise.backbone.encoder import load_encoder
-    from bertwise.data.io import read_text_file
-    from bertwise.inference.embedding import embed_with_stats
 
     notes: list[str] = []
     if source == "-":
@@ -297,8 +296,6 @@ def embed(
 
 
 def _read_stdin_lines() -> list[str]:
-    from bertwise.exceptions import DataError
-
     raw = sys.stdin.buffer.read()
     raw = raw.removeprefix(b"\xef\xbb\xbf")
     try:
@@ -320,8 +317,6 @@ def _read_stdin_lines() -> list[str]:
 def _write_embeddings(out: Path, texts: list[str], vectors: Any) -> None:
     """Write .npy or .parquet through a temporary file renamed into place, so no reader sees half a file."""
     import os
-
-    from bertwise.exceptions import ConfigError
 
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -365,8 +360,6 @@ app.command(name="export")(export_command)
 
 def main() -> None:
     """Entry point: usage and user errors print one line and exit 2, never a traceback."""
-    from bertwise.exceptions import BertwiseError
-
     try:
         # Without standalone mode click hands back typer.Exit's code instead of exiting, and raises its usage errors
         # here instead of printing its own multi-line block.

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from bertwise.artifact.outputs import check_writable_file
+
 DEFAULT_CHUNK_ROWS = 2048  # mirrors bertwise.inference.predict_file.DEFAULT_CHUNK_ROWS, which --help must not import
 
 
@@ -57,7 +59,6 @@ def predict_command(
     ] = True,
 ) -> None:
     """Predict a label and per-label probabilities for every row of a file, streaming it in chunks."""
-    from bertwise.artifact.outputs import check_writable_file
     from bertwise.inference.predict_file import predict_file
 
     destination = "stdout" if out is None or str(out) == "-" else str(out)

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from bertwise.exceptions import ConfigError
+from bertwise.serve import serve
 from bertwise.serve.limits import ServeSettings
 
 _DEFAULTS = ServeSettings()
@@ -74,9 +76,6 @@ def serve_command(
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
 ) -> None:
     """Serve a model folder over HTTP: POST /predict, GET /health, GET /metadata, OpenAPI page at /docs."""
-    from bertwise.exceptions import ConfigError
-    from bertwise.serve import serve
-
     levels = ("critical", "error", "warning", "info", "debug", "trace")
     if log_level.lower() not in levels:
         raise ConfigError(f"--log-level must be one of {', '.join(levels)}; got {log_level!r}")

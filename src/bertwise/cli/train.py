@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from bertwise.artifact.outputs import check_writable_folder
+from bertwise.data.split import resolve_parts
+from bertwise.strategies.registry import check_strategy_name
+
 PRECISION_HELP = (
     "auto (bfloat16 where the hardware has bfloat16 units: GPUs and recent CPUs; else float32), float32 or bfloat16."
 )
@@ -50,9 +54,6 @@ def train_command(
     import time
 
     from bertwise.artifact.folder import check_output_folder
-    from bertwise.artifact.outputs import check_writable_folder
-    from bertwise.data.split import resolve_parts
-    from bertwise.strategies.registry import check_strategy_name
 
     # What train() checks first, checked here before it imports the libraries (seconds) and reads the data: the
     # strategy (train's own words), an output folder that is not a model folder or cannot be written, a data path

@@ -19,6 +19,7 @@ import numpy as np
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol, stratified_folds
+from bertwise.exceptions import ConfigError
 from bertwise.strategies.cost import Calibration, CalibrationSample, FitWork
 from bertwise.strategies.registry import strategy_class, strategy_names, strategy_tags
 from bertwise.util.formatting import duration
@@ -241,8 +242,6 @@ def _shorten(plan: Plan, limit: float, total: Callable[[Plan], float]) -> Plan:
 def parse_duration(text: str) -> float:
     """'15m', '90s', '1h30m', '2h' or a plain number of seconds -> seconds."""
     import re
-
-    from bertwise.exceptions import ConfigError
 
     cleaned = text.strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(\.\d+)?", cleaned):

@@ -17,6 +17,7 @@ import numpy as np
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.protocol import Protocol
+from bertwise.exceptions import BertwiseError
 from bertwise.strategies.registry import strategy_tags
 
 if TYPE_CHECKING:
@@ -104,7 +105,6 @@ def run_curve(
     ``store`` keeps every finished fit and gives back those an earlier, killed curve finished.
     """
     from bertwise.evaluation.statistics import crossover
-    from bertwise.exceptions import BertwiseError
 
     fold = protocol.folds[0]
     pool = split.train.subset(fold.train_rows)

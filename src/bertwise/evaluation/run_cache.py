@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.backbone.device import autocast_dtype
 from bertwise.backbone.resolve import Backbone
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
@@ -406,7 +407,6 @@ def _model_fingerprint(backbone: Backbone, device_type: str) -> str:
     import torch
 
     from bertwise.backbone.cache import model_fingerprint
-    from bertwise.backbone.device import autocast_dtype
 
     # The precision only needs to change when the device kind's autocast does; its spelling is this key's own.
     precision = str(autocast_dtype(torch.device(device_type)) or "float32")

@@ -19,7 +19,10 @@ from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.cost import measure
 from bertwise.evaluation.protocol import Protocol
 from bertwise.exceptions import BertwiseError
+from bertwise.strategies.registry import build_strategy
 from bertwise.strategies.state import jsonable
+from bertwise.util import atomic
+from bertwise.util.kill_hook import kill_point as test_hook
 from bertwise.util.version import __version__
 
 SCHEMA_VERSION = 2
@@ -68,8 +71,6 @@ def stored_fit(store: FitStore | None, fit_id: str, *, kill_point: str, **fit_ar
     """The fit ``fit_id`` taken back from ``store``, or ``fit_predict(**fit_args)`` kept there once it is done (and
     checkpointed there while it trains). ``kill_point`` names the place, just after the fit is kept, for
     :mod:`bertwise.util.kill_hook`."""
-    from bertwise.util.kill_hook import kill_point as test_hook
-
     kept = store.load(fit_id) if store is not None else None
     if kept is not None:
         return kept
@@ -102,7 +103,6 @@ def fit_predict(
     keeps it, and resumes from it.
     """
     from bertwise.backbone.encoder import forget_embeddings, replayed_encoding_seconds
-    from bertwise.strategies.registry import build_strategy
 
     if fresh:
         forget_embeddings()
@@ -468,8 +468,6 @@ def library_versions(names: tuple[str, ...]) -> dict[str, str | None]:
 def write_predictions(path: Path, split: DataSplit, result: StrategyResult) -> None:
     """``predictions-<name>.csv``: the test texts and labels, the first run's predictions and probabilities."""
     import pandas as pd
-
-    from bertwise.util import atomic
 
     if result.predictions is None or result.probabilities is None:
         return

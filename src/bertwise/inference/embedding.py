@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bertwise.backbone.device import PRECISION_CHOICES
 from bertwise.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -83,7 +84,6 @@ def embed_with_stats(
     checked = check_texts(texts, "embed()")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ConfigError(f"batch_size must be a whole number of at least 1; got {batch_size!r}")
-    from bertwise.backbone.device import PRECISION_CHOICES
 
     if precision not in PRECISION_CHOICES:
         raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}; got {precision!r}")

@@ -35,6 +35,7 @@ from bertwise.data.readers import STREAM_FORMATS, StreamFormat, check_regular_fi
 from bertwise.data.values import one_line
 from bertwise.evaluation.runner import PREDICTED_LABEL_COLUMN, PROBABILITY_PREFIX
 from bertwise.exceptions import ConfigError, DataError, DataFileNotFoundError, ModelError
+from bertwise.inference import loading
 from bertwise.inference.writers import Output, Writer, open_writer
 
 Format = StreamFormat
@@ -344,16 +345,8 @@ def _load_model(
     model: str | os.PathLike[str] | Predictor, device: str, precision: str | None, runtime: str = "torch"
 ) -> Predictor:
     if isinstance(model, str | os.PathLike):
-        import bertwise
-
         folder = os.fspath(model)
-        try:
-            loader = bertwise.load
-        except AttributeError:
-            raise ModelError(
-                f"cannot load the model folder '{folder}': this bertwise has no model-folder loader (bertwise.load)"
-            ) from None
-        estimator = loader(folder, device=device, precision=precision, runtime=runtime)
+        estimator = loading.load(folder, device=device, precision=precision, runtime=runtime)
         what = f"the model in '{folder}'"
     else:
         estimator, what = model, f"the model ({type(model).__name__})"

@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 
 from bertwise.artifact.folder import load, read_manifest, sha256_file, verify_model_folder, write_manifest
-from bertwise.backbone.resolve import Backbone, PoolingChoice
+from bertwise.backbone.loading import quiet_loading
+from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
+from bertwise.data.io import read_text_file
 from bertwise.data.reference import reference_paragraphs
-from bertwise.exceptions import BertwiseError
+from bertwise.exceptions import BertwiseError, DataError
 from bertwise.onnx.runtime import INPUT_NAMES, META_PREFIX, OnnxExportError, check_exportable
 
 # Also importable from here, where docs/onnx.md and the CLI have always found them.
@@ -65,8 +67,6 @@ def export_encoder_onnx(model_dir: str | Path, out_path: str | Path, *, pooling:
     :class:`~bertwise.backbone.encoder.Encoder` computes them (the same :mod:`bertwise.backbone.head` is traced).
     ``pooling`` overrides the model's own, as the probe's does.
     """
-    from bertwise.backbone.resolve import resolve_backbone
-
     require_onnx()
     return export_backbone_onnx(resolve_backbone(str(model_dir), pooling=pooling), out_path)
 
@@ -77,7 +77,6 @@ def export_backbone_onnx(backbone: Backbone, out_path: str | Path) -> Path:
     from transformers import AutoModel
 
     from bertwise.backbone.head import build_head
-    from bertwise.backbone.loading import quiet_loading
 
     require_onnx()
     with quiet_loading():
@@ -113,9 +112,6 @@ def export_classifier_onnx(model_dir: str | Path, out_path: str | Path, *, max_l
     """
     import torch
     from transformers import AutoModelForSequenceClassification
-
-    from bertwise.backbone.loading import quiet_loading
-    from bertwise.backbone.resolve import resolve_backbone
 
     require_onnx()
     backbone = resolve_backbone(str(model_dir))
@@ -465,9 +461,6 @@ def default_check_texts(limit: int = DEFAULT_SAMPLE_TEXTS) -> list[str]:
 
 def read_check_texts(path: str | Path, *, text_col: str = "text", limit: int = DEFAULT_CHECK_ROWS) -> list[str]:
     """The non-empty texts of ``path``'s text column, at most ``limit`` of them spread evenly over the file."""
-    from bertwise.data.io import read_text_file
-    from bertwise.exceptions import DataError
-
     texts = [text for text in read_text_file(Path(path), text_col=text_col)[0] if text.strip()]
     if not texts:
         raise DataError(f"'{path}' has no non-empty text in column '{text_col}'; expected texts to check the export on")

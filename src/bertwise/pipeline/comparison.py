@@ -41,6 +41,12 @@ from bertwise.pipeline.stages import (
     run_strategy,
 )
 from bertwise.recommendation import Recommendation, recommend
+from bertwise.strategies.registry import (
+    check_strategy_names,
+    default_curve_repeats,
+    strategy_names,
+    strategy_tags,  # the strategies import scikit-learn
+)
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
@@ -117,7 +123,6 @@ def compare(
     budget_seconds = parse_duration(budget) if isinstance(budget, str) else budget
     if test_size is not None:
         cross_validation_below = 0  # the user asked for a hold-out of this size
-    from bertwise.strategies.registry import check_strategy_names, default_curve_repeats, strategy_names
 
     strategies = tuple(strategies) if strategies is not None else strategy_names()
     check_strategy_names(strategies)
@@ -286,8 +291,6 @@ class _Run:
         run_cache: RunCache | None,
         fold_predictions: dict[str, np.ndarray],
     ) -> None:
-        from bertwise.strategies.registry import strategy_names, strategy_tags  # the strategies import scikit-learn
-
         curve_plan = planned.plan.curve
         assert curve_plan is not None
         started = time.perf_counter()
@@ -352,6 +355,4 @@ class _Run:
 
 def _overrides(name: str, planned: Planned) -> dict[str, Any] | None:
     """A budget's cut of the training length, for the strategies that train the backbone; None for the others."""
-    from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
-
     return planned.plan.shortened_schedule(name) if strategy_tags(name).has_training_schedule else None

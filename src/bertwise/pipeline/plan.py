@@ -11,6 +11,7 @@ from bertwise.data.dataset import DataSplit
 from bertwise.evaluation import budget as budgeting
 from bertwise.evaluation.learning_curve import plan_curve, refit_plan
 from bertwise.evaluation.protocol import choose_protocol
+from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
 from bertwise.util.kill_hook import kill_point
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ class Planned:
 
 def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> Planned:
     """The plan for ``config`` on ``split``, cut to ``config.budget_seconds`` when there is one."""
-    from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
-
     protocol = choose_protocol(split, config)
     trained = [name for name in config.strategies if strategy_tags(name).uses_labels_for_training]
     curve = plan_curve(split, protocol, config, trained) if config.learning_curve and trained else None

@@ -23,6 +23,7 @@ from bertwise.evaluation.protocol import PAIRED_METHOD
 from bertwise.evaluation.run_cache import CURVE_STAGE, RunCache
 from bertwise.evaluation.runner import StrategyResult
 from bertwise.pipeline.progress import CURVES, STRATEGIES, FitFinished, PartReused, PartStarted, ProgressCallback
+from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
@@ -93,8 +94,6 @@ def run_strategy(
 ) -> StrategyOutcome:
     """One strategy's evaluation, taken whole from the run cache or computed, resuming the fits (and the training
     checkpoint) a killed run left."""
-    from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
-
     seed_dependent = strategy_tags(name).seed_dependent
     key = store = None
     if run_cache is not None:
@@ -204,8 +203,6 @@ def partly_resumed(stage: str, store: Any, fits: int) -> str | None:
 
 def diagnose(tokenizer: Any, split: DataSplit, results: Sequence[StrategyResult]) -> dict[str, Any]:
     """How the tokenizer sees these texts, and what the finished strategies' scores say about the domain."""
-    from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
-
     finished = [r for r in results if r.status == "ok"]
     labels_free = [r for r in finished if not strategy_tags(r.name).uses_labels_for_training]
     trained_scores = [r.metrics["macro_f1"] for r in finished if strategy_tags(r.name).uses_labels_for_training]

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from bertwise.report.format import as_interval, as_number, mapping, plain
+from bertwise.strategies.registry import strategy_names
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -69,7 +70,6 @@ _NO_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 def strategy_color(name: str) -> str:
     """The report-wide colour of a strategy: by its place among the registry's names, then from a spare palette."""
     # Deferred: the strategies package imports scikit-learn, which reading a report does not otherwise need.
-    from bertwise.strategies.registry import strategy_names
 
     known = strategy_names()
     if name in known and known.index(name) < len(_COLORS + _EXTRA_COLORS):

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from bertwise.report.format import MISSING, as_number
 from bertwise.report.view import ReportView, build_view
+from bertwise.strategies.registry import strategy_names, strategy_tags
 from bertwise.util.formatting import duration
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ def plan_lines(protocol: EvaluationProtocol, budget: Mapping[str, Any]) -> list[
 def _any_seed_dependent(parts: Mapping[str, Any]) -> bool:
     """Whether any part of the plan is a strategy whose result depends on the seed, as its class's tags say."""
     # Deferred: the strategies package imports scikit-learn (and strategy_tags the strategy's class).
-    from bertwise.strategies.registry import strategy_names, strategy_tags
 
     known = set(strategy_names())
     return any(strategy_tags(part).seed_dependent for part in parts if part in known)

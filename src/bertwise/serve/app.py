@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bertwise.exceptions import ConfigError, ModelError
+from bertwise.inference import loading
 from bertwise.serve.batching import BatcherClosedError, BatchFailedError, MicroBatcher, QueueFullError
 from bertwise.serve.limits import BodyEncodingMiddleware, BodySizeLimitMiddleware, ServeSettings
 from bertwise.util.version import __version__
@@ -154,9 +155,7 @@ def load_model(model_or_path: Any, device: str = "auto") -> Any:
         model = model_or_path
     else:
         path = check_folder(model_or_path)
-        import bertwise
-
-        model = bertwise.load(path, device=device)  # checks every file against the manifest's sha256
+        model = loading.load(path, device=device)  # checks every file against the manifest's sha256
     if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
         raise TypeError(
             f"cannot serve a {type(model).__name__}: expected a fitted bertwise estimator (with classes_ and "

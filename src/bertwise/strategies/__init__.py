@@ -1,11 +1,12 @@
-"""The strategies, each a scikit-learn classifier over raw texts."""
+"""The strategies, each a scikit-learn classifier over raw texts; :mod:`bertwise.strategies.registry` lists them.
+
+The classes load on first use (they import scikit-learn), so importing the registry or the package costs nothing.
+"""
 
 from __future__ import annotations
 
-from bertwise.strategies.base import NotFittedError, Strategy, StrategyTags
-from bertwise.strategies.finetune import FinetuneClassifier
-from bertwise.strategies.probe import ProbeClassifier
-from bertwise.strategies.zero_shot import ZeroShotClassifier
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "FinetuneClassifier",
@@ -15,3 +16,24 @@ __all__ = [
     "StrategyTags",
     "ZeroShotClassifier",
 ]
+
+_LAZY = {
+    "FinetuneClassifier": "bertwise.strategies.finetune",
+    "NotFittedError": "bertwise.strategies.base",
+    "ProbeClassifier": "bertwise.strategies.probe",
+    "Strategy": "bertwise.strategies.base",
+    "StrategyTags": "bertwise.strategies.base",
+    "ZeroShotClassifier": "bertwise.strategies.zero_shot",
+}
+
+if TYPE_CHECKING:
+    from bertwise.strategies.base import NotFittedError, Strategy, StrategyTags
+    from bertwise.strategies.finetune import FinetuneClassifier
+    from bertwise.strategies.probe import ProbeClassifier
+    from bertwise.strategies.zero_shot import ZeroShotClassifier
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bertwise.strategies' has no attribute {name!r}")

@@ -18,6 +18,7 @@ from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, toke
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
+from bertwise.data.split import stratified_holdout
 from bertwise.exceptions import ConfigError, ModelError
 from bertwise.strategies.base import SavedFiles, Strategy, StrategyTags
 from bertwise.strategies.checkpoint import (
@@ -280,8 +281,6 @@ class FinetuneClassifier(Strategy):
         """The network, its optimiser and schedule, and the tokenized training and validation parts."""
         import torch
         from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
-
-        from bertwise.data.split import stratified_holdout
 
         backbone = resolve_backbone(self.model)
         device = resolve_device(self.device)

@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bertwise.backbone.device import autocast_dtype, resolve_device
+from bertwise.backbone.loading import quiet_loading
+from bertwise.backbone.resolve import resolve_backbone
 from bertwise.strategies.cost import LOAD_SECONDS, Calibration, CalibrationSample, FitWork
 
 CALIBRATION_TRAIN_STEPS = 3
@@ -78,10 +81,7 @@ def train_examples_per_second(sample: CalibrationSample, batch: int) -> float:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from bertwise.backbone.device import autocast_dtype, resolve_device
     from bertwise.backbone.encoder import load_tokenizer, pad_batch, tokenize
-    from bertwise.backbone.loading import quiet_loading
-    from bertwise.backbone.resolve import resolve_backbone
 
     backbone = resolve_backbone(sample.model)
     target = resolve_device(sample.device)

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bertwise.backbone.device import precision_name, resolve_device
+from bertwise.backbone.modules import DenseLayer, pooling_modes
+from bertwise.backbone.resolve import Backbone, resolve_backbone
 from bertwise.exceptions import ModelError
 
 if TYPE_CHECKING:
@@ -155,8 +158,6 @@ def _backbone_record(estimator: Any) -> dict[str, Any]:
 
 def _precision(estimator: Any) -> str:
     """The dtype its backbone computed in (fine-tuning: the autocast dtype over float32 weights)."""
-    from bertwise.backbone.device import precision_name, resolve_device
-
     device = getattr(estimator, "device_", None) or resolve_device(estimator.device)
     return str(precision_name(device, estimator.precision))
 
@@ -165,8 +166,6 @@ def fitted_backbone(estimator: Any) -> Backbone:
     """The backbone ``estimator`` was fitted with (resolved again from its parameters when it kept none)."""
     backbone = getattr(estimator, "backbone_", None)
     if backbone is None:
-        from bertwise.backbone.resolve import resolve_backbone
-
         backbone = resolve_backbone(estimator.model, pooling=estimator.pooling)
     return backbone
 
@@ -189,9 +188,6 @@ def copy_backbone(source: Path, destination: Path) -> None:
 
 def saved_backbone(folder: Path, manifest: Mapping[str, Any]) -> Backbone:
     """The backbone copied into model folder ``folder``, described by its manifest."""
-    from bertwise.backbone.modules import DenseLayer
-    from bertwise.backbone.resolve import Backbone
-
     record = manifest["backbone"]
     # Described from the manifest rather than resolved again: pooling, Dense layers, length and normalisation are those
     # it was trained with, and the weights were already checked against their sha256.
@@ -210,8 +206,6 @@ def saved_backbone(folder: Path, manifest: Mapping[str, Any]) -> Backbone:
 
 def check_frozen_backbone(file: Path, manifest: Mapping[str, Any]) -> None:
     """Refuse a manifest whose backbone record a frozen-backbone strategy could not encode with."""
-    from bertwise.backbone.modules import DenseLayer, pooling_modes
-
     backbone = manifest["backbone"]
     try:
         pooling_modes(backbone.get("pooling"))

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from bertwise.backbone.device import resolve_device
+from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import PoolingChoice, resolve_backbone
 from bertwise.data.dataset import Label
 from bertwise.exceptions import ConfigError, ModelError
@@ -277,9 +279,7 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
             import torch
             from transformers import AutoModelForSequenceClassification, pipeline
 
-            from bertwise.backbone.device import resolve_device
             from bertwise.backbone.encoder import load_tokenizer
-            from bertwise.backbone.loading import quiet_loading
 
             backbone = resolve_backbone(self.model, pooling=self.pooling)
             with quiet_loading():
