@@ -48,6 +48,7 @@ from bertwise.exceptions import BertwiseError, ConfigError, ModelError
 from bertwise.strategies.base import Strategy
 from bertwise.strategies.registry import strategy_class, strategy_names
 from bertwise.strategies.state import describe_json, json_kind, jsonable
+from bertwise.util import atomic
 from bertwise.util.version import __version__
 
 MANIFEST = "manifest.json"
@@ -131,12 +132,7 @@ def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> str:
     require_key_to_rewrite(folder / MANIFEST, manifest)
     plain = json.loads(json.dumps(manifest, default=_json_default))
     text = json.dumps(seal(plain), indent=2, ensure_ascii=False) + "\n"
-    temporary = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, folder / MANIFEST)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic.write_text(folder / MANIFEST, text)
     return text
 
 

@@ -16,6 +16,7 @@ from bertwise.artifact.outputs import check_writable_file
 from bertwise.data.io import read_text_file
 from bertwise.exceptions import BertwiseError, ConfigError, DataError
 from bertwise.inference.embedding import embed_with_stats
+from bertwise.util import atomic
 from bertwise.util.version import __version__
 
 app = typer.Typer(
@@ -315,34 +316,28 @@ def _read_stdin_lines() -> list[str]:
 
 
 def _write_embeddings(out: Path, texts: list[str], vectors: Any) -> None:
-    """Write .npy or .parquet through a temporary file renamed into place, so no reader sees half a file."""
-    import os
-
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    """Write .npy or .parquet whole or not at all (util.atomic), so no reader sees half a file."""
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".npy":
-            import numpy as np
+        with atomic.atomic_path(out) as temporary:
+            if out.suffix.lower() == ".npy":
+                import numpy as np
 
-            with open(temporary, "wb") as handle:
-                np.save(handle, vectors)
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+                with open(temporary, "wb") as handle:
+                    np.save(handle, vectors)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-            flat = pa.array(vectors.reshape(-1), type=pa.float32())
-            table = pa.table(
-                {
-                    "text": pa.array(texts, type=pa.string()),
-                    "embedding": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]),
-                }
-            )
-            pq.write_table(table, temporary)
-        os.replace(temporary, out)
+                flat = pa.array(vectors.reshape(-1), type=pa.float32())
+                table = pa.table(
+                    {
+                        "text": pa.array(texts, type=pa.string()),
+                        "embedding": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]),
+                    }
+                )
+                pq.write_table(table, temporary)
     except OSError as err:
         raise ConfigError(f"cannot write --out '{out}': {err.strerror or err}") from None
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 # Shipping a chosen model (train, predict, serve, export) lives in one module per command; each imports its heavy

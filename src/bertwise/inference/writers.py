@@ -7,10 +7,10 @@ and one probability column per class; a row without text gets empty values.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -21,6 +21,7 @@ from bertwise.data.chunks import Chunk, ChunkReader, DelimitedChunks, JsonlChunk
 from bertwise.data.values import has_surrogate
 from bertwise.evaluation.runner import PREDICTED_LABEL_COLUMN
 from bertwise.exceptions import ConfigError, DataError
+from bertwise.util import atomic
 
 # Parquet output is gathered into row groups of this size (see ParquetWriter._flush).
 ROW_GROUP_BYTES = 8 * 2**20
@@ -28,38 +29,39 @@ ROW_GROUP_ROWS = 65_536
 
 
 class Output:
-    """The destination stream: a temporary file beside ``path``, renamed over it on success, or stdout."""
+    """The destination stream: a temporary file beside ``path`` renamed over it on success (util.atomic), or stdout."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.temporary = None if path is None else path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self.stream: IO[bytes] | None = None
+        self._atomic: contextlib.AbstractContextManager[Path] | None = None
 
     def __enter__(self) -> IO[bytes]:
-        if self.path is None or self.temporary is None:
+        if self.path is None:
             sys.stdout.flush()  # text already printed through sys.stdout comes before the rows
             return sys.stdout.buffer
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.stream = self.temporary.open("wb")
+            self._atomic = atomic.atomic_path(self.path)
+            self.stream = self._atomic.__enter__().open("wb")
         except OSError as err:
             raise ConfigError(f"cannot write --out '{self.path}': {err.strerror or err}") from None
         return self.stream
 
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if self.temporary is None or self.path is None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        if self.path is None or self._atomic is None:
             sys.stdout.flush()
             return
         assert self.stream is not None
         try:
             self.stream.close()
-            if kind is None:
-                os.replace(self.temporary, self.path)
+        except OSError as err:  # the last bytes could not be written (a full disk): the temporary file goes
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise ConfigError(f"cannot write --out '{self.path}': {err.strerror or err}") from None
+        try:
+            # Renamed into place on success; whatever stopped the run (a bad row, Ctrl-C) removes the temporary file.
+            self._atomic.__exit__(kind, error, trace)
         except OSError as err:
             raise ConfigError(f"cannot write --out '{self.path}': {err.strerror or err}") from None
-        finally:
-            # Whatever stopped the run (a bad row, Ctrl-C, a full disk), no half file stays behind.
-            self.temporary.unlink(missing_ok=True)
 
 
 class Writer(Protocol):

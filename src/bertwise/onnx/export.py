@@ -44,6 +44,7 @@ from bertwise.onnx.runtime import OnnxUnavailableError as OnnxUnavailableError
 from bertwise.onnx.runtime import load_onnx as load_onnx
 from bertwise.onnx.runtime import require_onnx as require_onnx
 from bertwise.onnx.runtime import softmax as softmax
+from bertwise.util import atomic
 
 # 17 is the first opset with a LayerNormalization operator (one node per layer norm instead of seven) and is run by
 # every onnxruntime the extra allows (>= 1.18).
@@ -156,31 +157,30 @@ def _export(module: Any, config: Any, out_path: Path, output_name: str, metadata
     dynamic_axes = {name: {index: axis for axis, index in axes.items()} for name in INPUT_NAMES}
     dynamic_axes[output_name] = {0: "batch"}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            # The exporter warns that it is the legacy one and that it traced a shape comparison in transformers'
-            # mask code (true for every shape); neither is something the user can act on.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (input_ids, attention_mask),
-                str(temporary),
-                dynamo=False,
-                input_names=list(INPUT_NAMES),
-                output_names=[output_name],
-                dynamic_axes=dynamic_axes,
-                opset_version=OPSET,
-                do_constant_folding=True,
-            )
-        model = onnx.load(str(temporary))
-        onnx.checker.check_model(model)
-        del model.metadata_props[:]
-        for key, value in metadata.items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = META_PREFIX + key, value
-        onnx.save(model, str(temporary))
-        os.replace(temporary, out_path)
+        with atomic.atomic_path(out_path) as temporary:
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                # The exporter warns that it is the legacy one and that it traced a shape comparison in transformers'
+                # mask code (true for every shape); neither is something the user can act on.
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    module,
+                    (input_ids, attention_mask),
+                    str(temporary),
+                    dynamo=False,
+                    input_names=list(INPUT_NAMES),
+                    output_names=[output_name],
+                    dynamic_axes=dynamic_axes,
+                    opset_version=OPSET,
+                    do_constant_folding=True,
+                )
+            model = onnx.load(str(temporary))
+            onnx.checker.check_model(model)
+            del model.metadata_props[:]
+            for key, value in metadata.items():
+                entry = model.metadata_props.add()
+                entry.key, entry.value = META_PREFIX + key, value
+            onnx.save(model, str(temporary))
     except BertwiseError:
         raise
     except Exception as error:  # exporter failures come in many types; all mean "this model cannot be exported"
@@ -189,8 +189,6 @@ def _export(module: Any, config: Any, out_path: Path, output_name: str, metadata
             f"({type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}); expected a BERT-like "
             "transformers model that torch's TorchScript exporter can trace"
         ) from error
-    finally:
-        temporary.unlink(missing_ok=True)
     return out_path
 
 
@@ -205,8 +203,7 @@ def quantize_onnx(source: str | Path, out_path: str | Path) -> Path:
     import onnx
 
     source, out_path = Path(source), Path(out_path)
-    temporary = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic.atomic_path(out_path) as temporary:
         # It logs "please run pre-processing" on the root logger: shape inference adds nothing here, the graph's
         # shapes are already known.
         logging.disable(logging.WARNING)
@@ -232,9 +229,6 @@ def quantize_onnx(source: str | Path, out_path: str | Path) -> Path:
         entry = model.metadata_props.add()
         entry.key, entry.value = META_PREFIX + "quantized", "int8-dynamic"
         onnx.save(model, str(temporary))
-        os.replace(temporary, out_path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return out_path
 
 
