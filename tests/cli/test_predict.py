@@ -1,8 +1,8 @@
 """``bertwise predict``: through the real entry point, with a keyword model standing in for ``bertwise.load``.
 
 The entry point runs in this process (``bertwise.inference.loading.load`` patched to return the keyword model), so
-these tests check the options, stdin/stdout, the summary and the one-line errors without a model folder; one subprocess test checks
-the installed command's errors, and the integration test in tests/inference runs a real folder.
+these tests check the options, stdin/stdout, the summary and the one-line errors without a model folder; one
+subprocess test checks the installed command's errors, and the integration test in tests/inference runs a real folder.
 """
 
 from __future__ import annotations

@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
+from bertwise.evaluation.curve_fit import CurveFit, CurveForecast, crossover, fit_learning_curve
 from bertwise.evaluation.statistics import (
     METRICS,
-    CurveFit,
-    CurveForecast,
     Estimate,
     PairedDifference,
     bootstrap_metrics,
     confusion_counts,
-    crossover,
-    fit_learning_curve,
     mcnemar,
     metrics_from_confusion,
     paired_bootstrap,

@@ -104,7 +104,7 @@ def run_curve(
     drawn as a flat line beside the curves (one that learns nothing from labels, such as zero-shot).
     ``store`` keeps every finished fit and gives back those an earlier, killed curve finished.
     """
-    from bertwise.evaluation.statistics import crossover
+    from bertwise.evaluation.curve_fit import crossover
 
     fold = protocol.folds[0]
     pool = split.train.subset(fold.train_rows)
@@ -225,7 +225,7 @@ class _Scorer:
 
 def _forecasts(curves: dict[str, list[dict[str, Any]]], plan: CurvePlan, seed: int) -> dict[str, Any]:
     """Each curve's fitted forecast beyond the data (None under 3 points)."""
-    from bertwise.evaluation.statistics import fit_learning_curve
+    from bertwise.evaluation.curve_fit import fit_learning_curve
 
     forecast_at = [plan.full_per_class * multiple for multiple in FORECAST_MULTIPLES]
     forecasts: dict[str, Any] = {}
