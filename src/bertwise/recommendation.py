@@ -34,7 +34,7 @@ from bertwise.strategies.registry import strategy_tags
 from bertwise.util.formatting import duration
 
 # Two measured times within this share of the larger one count as the same cost: one timing of one fit on a shared
-# machine moves by several percent from run to run (7.5 % between two BANKING77 runs, docs/speed.md).
+# machine moves by several percent from run to run (docs/recommendation.md).
 SAME_COST_SHARE = 0.15
 # Below these differences a cost is the same whatever the share: nobody chooses a model for a second of fitting.
 SAME_FIT_SECONDS = 1.0

@@ -47,6 +47,9 @@ class FakeStrategy:
         self.clock.now += self.per_text * len(texts)
         return np.full((len(texts), len(self.classes_)), 1 / len(self.classes_))
 
+    def fit_details(self) -> dict[str, Any]:
+        return {}
+
 
 @pytest.fixture()
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
@@ -54,7 +57,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     monkeypatch.setattr("bertwise.evaluation.cost.time", types.SimpleNamespace(perf_counter=fake.perf_counter))
     costs = {"zero-shot": (0.002, 0.5), "finetune": (0.003, 0.0), "probe": (0.0025, 0.0)}
     monkeypatch.setattr(
-        "bertwise.strategies.registry.build_strategy",
+        "bertwise.evaluation.runner.build_strategy",
         lambda name, config, progress=False: FakeStrategy(fake, *costs[name]),
     )
     return fake

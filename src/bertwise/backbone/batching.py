@@ -4,12 +4,11 @@ Two measured costs shape it (2-core AVX2 CPU, MiniLM, float32; ``benchmarks/enco
 
 - A forward pass costs a fixed part, about as much as 64 tokens (mostly reading every weight from memory once),
   plus a part per padded token. Cutting a length-sorted list every ``batch_size`` texts pads a whole batch to one
-  long outlier; :func:`padding_aware_batches` instead places the cuts where they minimise that cost model: random
-  16-text calls of short questions ran 1.4x faster. On long sorted runs the cuts change little, since texts of
+  long outlier; :func:`padding_aware_batches` instead places the cuts where they minimise that cost model, which
+  speeds up random short calls most. On long sorted runs the cuts change little, since texts of
   equal length already share batches there.
-- On a CPU, two batches side by side, each on half the cores (:func:`run_batches`), got 1.2x the texts per second
-  of one batch at a time on all cores on sorted runs of 2,000 texts: per-operation thread hand-offs no longer wait
-  for the slower core.
+- On a CPU, two batches side by side, each on half the cores (:func:`run_batches`), got more texts per second than
+  one batch at a time on all cores: per-operation thread hand-offs no longer wait for the slower core.
 """
 
 from __future__ import annotations
@@ -24,10 +23,9 @@ import numpy as np
 
 from bertwise.exceptions import ConfigError
 
-# The fixed cost of one forward pass, in padded tokens' worth of work. Measured on CPU (12.9 ms for 1 text of 8 tokens
-# against 0.19 ms per token); on a GPU launching the kernels costs far more than a token, so batches stay wide there
-# unless one text is much longer than the rest. The optimum is flat: with the measured cost model, half or twice the
-# CPU value cost at most 1 % more on random calls of short questions and abstracts.
+# The fixed cost of one forward pass, in padded tokens' worth of work, measured on a CPU; on a GPU launching the
+# kernels costs far more than a token, so batches stay wide there unless one text is much longer than the rest. The
+# optimum is flat around it (docs/speed.md, "Inference batching", has the measured costs and the flatness).
 CPU_PASS_OVERHEAD_TOKENS = 64
 GPU_PASS_OVERHEAD_TOKENS = 4096
 STREAMS_ENV = "BERTWISE_INFERENCE_STREAMS"

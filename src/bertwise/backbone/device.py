@@ -34,7 +34,7 @@ def resolve_precision(device: Any, precision: str = "auto") -> Any | None:
     """The reduced dtype to compute in on ``device``, or None for plain float32.
 
     ``auto`` takes bfloat16 where the hardware multiplies it natively (CUDA GPUs from Ampere on; CPUs with AVX512-BF16
-    or AMX), because there it is about twice as fast and keeps every embedding within cosine 0.9999 of float32
+    or AMX), because there it is faster (docs/speed.md) and keeps every embedding within cosine 0.9999 of float32
     (benchmarks/encode_speed.py); elsewhere bfloat16 is emulated and slower, so ``auto`` keeps float32.
     """
     import torch

@@ -3,7 +3,7 @@
 Texts are tokenized once, sorted by length and run in batches padded only to the longest text of the batch, cut
 where padding would cost more than another forward pass and run two side by side on a CPU
 (:mod:`bertwise.backbone.batching`), so short texts never pay for long ones (the article's pad-everything-to-128,
-one-text-at-a-time loop is about 10x slower).
+one-text-at-a-time loop is several times slower: docs/speed.md).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from bertwise.backbone.modules import declared_lowercase
 from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
 
 # The most texts per batch when the caller names none (batches are cut shorter where padding costs more). On 2 CPU
-# cores 16 to 32 were fastest on short and long texts alike (64: -10 %, 128: -25 %); GPUs need wide batches.
+# cores 16 to 32 were fastest on short and long texts alike, wider batches slower (docs/speed.md); GPUs need wide
+# batches.
 CPU_BATCH_SIZE = 32
 GPU_BATCH_SIZE = 256
 # Past this many remembered embeddings the memo is cleared rather than grown (about 150 MB at 384 dimensions).
@@ -185,8 +186,8 @@ class Encoder:
         self.device = resolve_device(device)
         self.batch_size = batch_size or (CPU_BATCH_SIZE if self.device.type == "cpu" else GPU_BATCH_SIZE)
         self.tokenizer = load_tokenizer(backbone.path)
-        # Weights are cast once rather than autocast per operation: on a CPU with bfloat16 units, autocast ran at a
-        # third of float32's speed, bfloat16 weights at 1.8x (benchmarks/encode_speed.py).
+        # Weights are cast once rather than autocast per operation: on a CPU with bfloat16 units, autocast ran slower
+        # than float32 and bfloat16 weights faster (benchmarks/encode_speed.py; docs/speed.md has the figures).
         dtype = resolve_precision(self.device, precision) or torch.float32
         with quiet_loading():
             self.model = AutoModel.from_pretrained(

@@ -26,8 +26,8 @@ from bertwise.util.formatting import duration
 
 __all__ = ["Calibration", "Plan", "calibrate", "estimate", "fit_to_budget", "parse_duration"]
 
-# Texts per timed chunk: enough that length-sorted batches pad as little as in a real run (chunks of 64 measured
-# 1.6x slower than encoding 1,500 texts at once on BANKING77).
+# Texts per timed chunk: enough that length-sorted batches pad as little as in a real run (much smaller chunks
+# measured clearly slower than encoding the whole set at once; docs/speed.md).
 CALIBRATION_TEXTS = 256
 CALIBRATION_SECONDS = 1.0
 CALIBRATION_MAX_TEXTS = 1024

@@ -294,66 +294,27 @@ def evaluate_strategy(
     in ``StrategyResult.estimator``; a fit taken back from ``store`` has none. ``store`` keeps every finished fit
     and gives back those an earlier, killed evaluation finished.
     """
-    classes = split.classes
-    n_test = len(split.test)
-    seeds = protocol.seeds_for(seed_dependent)
-    run_predictions = np.zeros((len(seeds), n_test), dtype=np.int64)
-    fold_probabilities: list[list[np.ndarray]] = []
-    first_probabilities = np.zeros((n_test, len(classes)))
-    fits: list[Fit] = []
-    runs: list[dict[str, Any]] = []
     try:
-        for run, seed in enumerate(seeds):
-            per_fold: list[np.ndarray] = []
-            fit_seconds = 0.0
-            for fold_number, fold in enumerate(protocol.folds):
-                # Each fold of a run gets its own seed, so cross-validation also samples seed variation.
-                fold_seed = seed + 1000 * fold_number
-                fit = stored_fit(
-                    store,
-                    f"seed-{seed}-fold-{fold_number}",
-                    kill_point=f"{name} fit",
-                    name=name,
-                    config=config,
-                    train=split.train.subset(fold.train_rows),
-                    test_texts=[split.test.texts[i] for i in fold.test_rows],
-                    classes=classes,
-                    seed=fold_seed,
-                    overrides=overrides,
-                    fresh=not fits,  # only the first fit pays for encoding, and only it is reported as the cost
-                    progress=progress,
-                    keep=keep and not fits,
-                )
-                fits.append(fit)
-                fit_seconds += fit.fit_seconds
-                per_fold.append(fit.probabilities)
-                rows = list(fold.test_rows)
-                run_predictions[run, rows] = fit.probabilities.argmax(axis=1)
-                if run == 0:
-                    first_probabilities[rows] = fit.probabilities
-                if on_fit is not None:
-                    on_fit(name, seed, fold_number, fit.fit_seconds + fit.predict_seconds)
-            fold_probabilities.append(per_fold)
-            runs.append({"seed": seed, "fit_seconds": round(fit_seconds, 3)})
+        runs = _run_all(
+            name,
+            split,
+            protocol,
+            config,
+            protocol.seeds_for(seed_dependent),
+            overrides=overrides,
+            progress=progress,
+            on_fit=on_fit,
+            keep=keep,
+            store=store,
+        )
     except BertwiseError as error:
         return StrategyResult(name=name, status="failed", error=str(error)), []
 
-    summary = summarize_runs(split.test.labels, run_predictions, classes, config)
-    for record, scores in zip(runs, summary.pop("per_run"), strict=True):
+    classes = split.classes
+    summary = summarize_runs(split.test.labels, runs.run_predictions, classes, config)
+    for record, scores in zip(runs.records, summary.pop("per_run"), strict=True):
         record["metrics"] = scores
-    first = fits[0]
-    cost: dict[str, Any] = {
-        "fit_seconds": round(first.fit_seconds, 3),
-        "predict_seconds": round(first.predict_seconds, 3),
-        "predict_texts_per_second": round(len(protocol.folds[0].test_rows) / max(first.predict_seconds, 1e-9), 1),
-        "predict_ms_per_text": round(1000 * first.predict_seconds / max(len(protocol.folds[0].test_rows), 1), 3),
-        "peak_memory_mb": round(max(fit.peak_rss_mb for fit in fits), 1),
-        "fits": len(fits),
-        "total_seconds": round(sum(fit.fit_seconds + fit.predict_seconds for fit in fits), 3),
-    }
-    gpu = [fit.peak_gpu_mb for fit in fits if fit.peak_gpu_mb is not None]
-    if gpu:
-        cost["peak_gpu_memory_mb"] = round(max(gpu), 1)
+    first = runs.fits[0]
     class_array = np.array(classes, dtype=object)
     return (
         StrategyResult(
@@ -361,16 +322,105 @@ def evaluate_strategy(
             status="ok",
             params=first.params,
             details=first.details,
-            runs=runs,
-            cost=cost,
-            predictions=class_array[run_predictions[0]],
-            probabilities=first_probabilities,
-            run_predictions=run_predictions,
+            runs=runs.records,
+            cost=_cost(runs.fits, n_predicted=len(protocol.folds[0].test_rows)),
+            predictions=class_array[runs.run_predictions[0]],
+            probabilities=runs.first_probabilities,
+            run_predictions=runs.run_predictions,
             estimator=first.estimator,
             **summary,
         ),
-        fold_probabilities,
+        runs.fold_probabilities,
     )
+
+
+@dataclass
+class _Runs:
+    """Every fit of one strategy's evaluation, in order, and what its runs predicted."""
+
+    fits: list[Fit]
+    records: list[dict[str, Any]]  # one per seed: the seed and its fit seconds (results.json's "runs")
+    run_predictions: np.ndarray  # (runs, test rows) predicted class indices
+    first_probabilities: np.ndarray  # (test rows, classes) of the first run
+    fold_probabilities: list[list[np.ndarray]]  # per run, per fold
+
+
+def _run_all(
+    name: str,
+    split: DataSplit,
+    protocol: Protocol,
+    config: CompareConfig,
+    seeds: Sequence[int],
+    *,
+    overrides: dict[str, Any] | None,
+    progress: bool,
+    on_fit: Callable[[str, int, int, float], None] | None,
+    keep: bool,
+    store: FitStore | None,
+) -> _Runs:
+    """Fits ``name`` for every seed over every fold; raises the first BertwiseError a fit raises."""
+    n_test = len(split.test)
+    runs = _Runs(
+        fits=[],
+        records=[],
+        run_predictions=np.zeros((len(seeds), n_test), dtype=np.int64),
+        first_probabilities=np.zeros((n_test, len(split.classes))),
+        fold_probabilities=[],
+    )
+    for run, seed in enumerate(seeds):
+        per_fold: list[np.ndarray] = []
+        fit_seconds = 0.0
+        for fold_number, fold in enumerate(protocol.folds):
+            # Each fold of a run gets its own seed, so cross-validation also samples seed variation.
+            fold_seed = seed + 1000 * fold_number
+            fit = stored_fit(
+                store,
+                f"seed-{seed}-fold-{fold_number}",
+                kill_point=f"{name} fit",
+                name=name,
+                config=config,
+                train=split.train.subset(fold.train_rows),
+                test_texts=[split.test.texts[i] for i in fold.test_rows],
+                classes=split.classes,
+                seed=fold_seed,
+                overrides=overrides,
+                fresh=not runs.fits,  # only the first fit pays for encoding, and only it is reported as the cost
+                progress=progress,
+                keep=keep and not runs.fits,
+            )
+            runs.fits.append(fit)
+            fit_seconds += fit.fit_seconds
+            per_fold.append(fit.probabilities)
+            rows = list(fold.test_rows)
+            runs.run_predictions[run, rows] = fit.probabilities.argmax(axis=1)
+            if run == 0:
+                runs.first_probabilities[rows] = fit.probabilities
+            if on_fit is not None:
+                on_fit(name, seed, fold_number, fit.fit_seconds + fit.predict_seconds)
+        runs.fold_probabilities.append(per_fold)
+        runs.records.append({"seed": seed, "fit_seconds": round(fit_seconds, 3)})
+    return runs
+
+
+def _cost(fits: list[Fit], *, n_predicted: int) -> dict[str, Any]:
+    """results.json's "cost": the first fit's time and rate (it alone encoded afresh), peaks and totals over all fits.
+
+    ``n_predicted`` is the number of test texts the first fit predicted.
+    """
+    first = fits[0]
+    cost: dict[str, Any] = {
+        "fit_seconds": round(first.fit_seconds, 3),
+        "predict_seconds": round(first.predict_seconds, 3),
+        "predict_texts_per_second": round(n_predicted / max(first.predict_seconds, 1e-9), 1),
+        "predict_ms_per_text": round(1000 * first.predict_seconds / max(n_predicted, 1), 3),
+        "peak_memory_mb": round(max(fit.peak_rss_mb for fit in fits), 1),
+        "fits": len(fits),
+        "total_seconds": round(sum(fit.fit_seconds + fit.predict_seconds for fit in fits), 3),
+    }
+    gpu = [fit.peak_gpu_mb for fit in fits if fit.peak_gpu_mb is not None]
+    if gpu:
+        cost["peak_gpu_memory_mb"] = round(max(gpu), 1)
+    return cost
 
 
 def summarize_runs(

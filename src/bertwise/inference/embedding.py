@@ -48,7 +48,7 @@ def embed(
     one of sentence-transformers' modes (``cls``, ``max``, ``mean``, ``mean_sqrt_len_tokens``, ``weightedmean``,
     ``lasttoken``); ``batch_size`` defaults to the encoder's;
     ``precision`` is ``auto`` (bfloat16 where the hardware has bfloat16 units: within cosine 0.9999 of float32 and
-    about 1.8x faster on such a CPU), ``float32`` or ``bfloat16``;
+    faster on such a CPU, docs/speed.md), ``float32`` or ``bfloat16``;
     ``cache=False`` neither reads nor writes the disk cache. Duplicates are encoded once; an empty list gives an
     array of shape ``(0, dimension)``.
 

@@ -218,8 +218,8 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         # Each write is one row group, and the writer keeps about 1 KB of metadata per column and row group until the
-        # file is closed: row groups of one chunk each would make memory grow with the file after all (200,000 rows
-        # x 79 columns in 2,048-row groups: +55 MB), so chunks are gathered into row groups of a few megabytes.
+        # file is closed: row groups of one chunk each would make memory grow with the file after all (docs/predict.md
+        # has the measured growth), so chunks are gathered into row groups of a few megabytes.
         if self._pending:
             table = self._pa.Table.from_batches(self._pending, schema=self._schema)
             self._writer.write_table(table, row_group_size=max(self._pending_rows, 1))

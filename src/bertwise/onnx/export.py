@@ -51,7 +51,7 @@ from bertwise.util import atomic
 OPSET = 17
 
 # Traced through the eager attention (the same float32 arithmetic as torch's fused SDPA kernel): ONNX Runtime ran that
-# graph 1.13x faster than the traced SDPA graph (all-MiniLM-L6-v2, 500 mixed texts, 2 CPU threads; docs/onnx.md).
+# graph faster than the traced SDPA graph (docs/onnx.md has the measurement).
 EXPORT_ATTENTION = {"attn_implementation": "eager"}
 
 
@@ -214,7 +214,7 @@ def quantize_onnx(source: str | Path, out_path: str | Path) -> Path:
                 weight_type=QuantType.QInt8,
                 # Products with a weight matrix only (the attention's activation-by-activation products stay float32:
                 # quantising them as well measured both slower and less faithful), with one scale per output channel
-                # (mean cosine to float32 0.994 instead of 0.964 with one scale per matrix; docs/onnx.md).
+                # (closer to float32 than one scale per matrix; docs/onnx.md has both).
                 op_types_to_quantize=["MatMul"],
                 per_channel=True,
                 # Shape inference cannot type the outputs of onnxruntime's fused operators; they are all float32.
@@ -238,11 +238,11 @@ def quantize_onnx(source: str | Path, out_path: str | Path) -> Path:
 
 ONNX_FILE = "onnx/model.onnx"
 # The least share of texts on which ONNX and torch float32 must predict the same label. A float32 graph computes what
-# torch computes (to about 1e-7), so any difference is a broken export. int8 changes the numbers on purpose: probes on
-# all-MiniLM-L6-v2 agreed on 98.6 % (BANKING77, 77 classes, 3,080 test texts) and 99.3 % (examples/banking77_sample,
-# 150 test texts) of in-domain texts, but on 91.5 % of the bundled general-English sample, whose texts sit near the
-# decision boundaries of a banking model (docs/onnx.md). 90 % passes such a sample and still fails a broken graph, which
-# agrees at about chance; users who want more pass their own texts and a higher --min-agreement.
+# torch computes (to about 1e-7), so any difference is a broken export. int8 changes the numbers on purpose: probes
+# agreed with torch on nearly all in-domain texts but on fewer of the bundled general-English sample, whose texts sit
+# near the decision boundaries of a banking model (docs/onnx.md has the shares). 90 % passes such a sample and still
+# fails a broken graph, which agrees at about chance; users who want more pass their own texts and a higher
+# --min-agreement.
 FLOAT32_MIN_AGREEMENT = 1.0
 INT8_MIN_AGREEMENT = 0.90
 # A disagreement where torch's own probabilities for the two labels are this close is a tie, not a difference.

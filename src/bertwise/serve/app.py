@@ -257,6 +257,12 @@ def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, dev
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    _add_routes(app, batcher, card, settings)
+    return app
+
+
+def _add_routes(app: FastAPI, batcher: MicroBatcher, card: ModelCard, settings: ServeSettings) -> None:
+    """``POST /predict``, ``GET /health`` and ``GET /metadata``, with the answers /docs lists for each."""
     summary = {"id": card.id, "strategy": card.strategy}
     metadata = _metadata(card, settings)
 
@@ -277,25 +283,7 @@ def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, dev
     async def predict(body: PredictRequest) -> JSONResponse:
         texts = body.all_texts()
         _check_limits(body, texts, settings)
-        # As `bertwise predict` does with blank rows: no prediction for no text, rather than the model's prior dressed
-        # up as an answer. The rest keep their positions.
-        present = [index for index, text in enumerate(texts) if text is not None and text.strip()]
-        predictions: list[dict[str, Any]] = [{"label": None, "probabilities": None} for _ in texts]
-        if present:
-            try:
-                probabilities = await batcher.predict([texts[index] or "" for index in present])
-            except QueueFullError as full:
-                raise HTTPException(503, detail=str(full), headers={"Retry-After": str(full.retry_after_s)}) from None
-            except BatchFailedError as failed:
-                raise HTTPException(500, detail=str(failed)) from None
-            except BatcherClosedError as closed:
-                raise HTTPException(503, detail=str(closed), headers={"Retry-After": "1"}) from None
-            best = probabilities.argmax(axis=1).tolist()
-            for index, label, row in zip(present, best, probabilities.tolist(), strict=True):
-                predictions[index] = {
-                    "label": card.classes[label],
-                    "probabilities": dict(zip(card.keys, row, strict=True)),
-                }
+        predictions = await _predict(batcher, card, texts)
         # Built by hand and returned as a response, so FastAPI does not validate it again against PredictResponse
         # (which still documents it): that validation is per-request work on the event loop the batcher shares.
         return JSONResponse({"predictions": predictions, "model": summary})
@@ -307,28 +295,56 @@ def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, dev
         summary="Whether the model is ready, and the queue depth",
     )
     async def health() -> JSONResponse:
-        stats = batcher.stats
-        ready = batcher.running
-        payload = HealthResponse(
-            status="ok" if ready else "unavailable",
-            ready=ready,
-            queued_texts=batcher.queued_texts,
-            running_texts=batcher.running_texts,
-            max_queue_texts=settings.max_queue_texts,
-            batches=stats.batches,
-            texts=stats.texts,
-            failed_batches=stats.failed_batches,
-            rejected_requests=stats.rejected_requests,
-            busy_s=round(stats.busy_seconds, 3),
-            uptime_s=round(time.monotonic() - stats.started_at, 3),
-        )
-        return JSONResponse(payload.model_dump(), status_code=200 if ready else 503)
+        return _health(batcher, settings)
 
     @app.get("/metadata", response_model=MetadataResponse, summary="The model's manifest summary and the limits")
     async def get_metadata() -> dict[str, Any]:
         return metadata
 
-    return app
+
+async def _predict(batcher: MicroBatcher, card: ModelCard, texts: list[str | None]) -> list[dict[str, Any]]:
+    """One prediction per text, in order; a batcher's refusal or failure as the HTTP error it answers."""
+    # As `bertwise predict` does with blank rows: no prediction for no text, rather than the model's prior dressed
+    # up as an answer. The rest keep their positions.
+    present = [index for index, text in enumerate(texts) if text is not None and text.strip()]
+    predictions: list[dict[str, Any]] = [{"label": None, "probabilities": None} for _ in texts]
+    if not present:
+        return predictions
+    try:
+        probabilities = await batcher.predict([texts[index] or "" for index in present])
+    except QueueFullError as full:
+        raise HTTPException(503, detail=str(full), headers={"Retry-After": str(full.retry_after_s)}) from None
+    except BatchFailedError as failed:
+        raise HTTPException(500, detail=str(failed)) from None
+    except BatcherClosedError as closed:
+        raise HTTPException(503, detail=str(closed), headers={"Retry-After": "1"}) from None
+    best = probabilities.argmax(axis=1).tolist()
+    for index, label, row in zip(present, best, probabilities.tolist(), strict=True):
+        predictions[index] = {
+            "label": card.classes[label],
+            "probabilities": dict(zip(card.keys, row, strict=True)),
+        }
+    return predictions
+
+
+def _health(batcher: MicroBatcher, settings: ServeSettings) -> JSONResponse:
+    """The worker's state and counters: 200 when it runs, else 503."""
+    stats = batcher.stats
+    ready = batcher.running
+    payload = HealthResponse(
+        status="ok" if ready else "unavailable",
+        ready=ready,
+        queued_texts=batcher.queued_texts,
+        running_texts=batcher.running_texts,
+        max_queue_texts=settings.max_queue_texts,
+        batches=stats.batches,
+        texts=stats.texts,
+        failed_batches=stats.failed_batches,
+        rejected_requests=stats.rejected_requests,
+        busy_s=round(stats.busy_seconds, 3),
+        uptime_s=round(time.monotonic() - stats.started_at, 3),
+    )
+    return JSONResponse(payload.model_dump(), status_code=200 if ready else 503)
 
 
 def _check_limits(body: PredictRequest, texts: list[str | None], settings: ServeSettings) -> None:

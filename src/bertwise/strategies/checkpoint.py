@@ -107,12 +107,12 @@ class CheckpointWriter:
     """Writes one fit's checkpoints in a background thread, one at a time, while training goes on.
 
     A checkpoint costs time even so: the snapshot (copies of the weights and the optimiser's moments) is taken while
-    training waits, and writing and hashing it takes a core and the disk (all-MiniLM-L6-v2 on a 2-core machine:
-    0.1 s to copy, 1.4 s to write and hash 0.36 GB). :meth:`due` therefore says no while the last checkpoint is still
+    training waits, and writing and hashing it takes a core and the disk (on a small CPU, as long as a short epoch:
+    docs/results-schema.md has the figures). :meth:`due` therefore says no while the last checkpoint is still
     being written, or when it started less than :data:`SPACING` times its own cost ago: checkpoints then take about a
     tenth of training time at most. Where an epoch lasts longer than that, which is where a lost epoch would hurt,
-    every epoch gets its checkpoint; on a 240-text set, whose epochs take 1.4 s there, about every tenth does, and a
-    kill loses some 15 s of training.
+    every epoch gets its checkpoint; where epochs are as short as a checkpoint, about every tenth does, and a kill
+    loses about ten checkpoint costs of training.
     """
 
     def __init__(self, path: Path, fit: str) -> None:

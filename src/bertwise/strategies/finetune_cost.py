@@ -76,7 +76,7 @@ def train_examples_per_second(sample: CalibrationSample, batch: int) -> float:
     """A few real optimiser steps of the classifier on the user's texts (the first is a warm-up and not timed).
 
     Measured rather than derived from encoding speed: on short texts encoding is dominated by per-batch overhead, and
-    training ran 10x faster than a quarter of the encoding speed would say (TREC-6 on 2 busy cores).
+    training ran many times faster than a quarter of the encoding speed would say (docs/speed.md).
     """
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -97,8 +97,8 @@ def train_examples_per_second(sample: CalibrationSample, batch: int) -> float:
     texts = sample.texts[: batch * CALIBRATION_TRAIN_STEPS]
     ids = sorted(tokenize(tokenizer, texts, backbone.max_length).input_ids, key=len)
     # Training groups texts of similar length into a batch, so time short, middle and long batches as an epoch has.
-    # Each is run once untimed first: the first step at a new shape pays for kernel set-up (12x slower on CPU), and a
-    # real epoch meets the same few shapes again and again.
+    # Each is run once untimed first: the first step at a new shape pays for kernel set-up (far slower; docs/speed.md),
+    # and a real epoch meets the same few shapes again and again.
     batches = [ids[first : first + batch] for first in range(0, len(ids), batch)]
     generator = torch.Generator().manual_seed(sample.seed)
     network.train()

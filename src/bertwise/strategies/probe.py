@@ -57,7 +57,7 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
     seed: seeds the cross-validation folds.
     device: "auto", "cpu", "cuda" or "mps" (for encoding).
     precision: "auto" encodes in bfloat16 where the hardware has bfloat16 units (every embedding within cosine
-        0.9999 of float32, about 1.8x faster on such a CPU), else float32; "float32" or "bfloat16" force one.
+        0.9999 of float32, and faster on such a CPU: docs/speed.md), else float32; "float32" or "bfloat16" force one.
     """
 
     tags: ClassVar[StrategyTags] = StrategyTags(
@@ -183,7 +183,7 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
         index = {label: position for position, label in enumerate(self.classes_.tolist())}
         targets = np.array([index[label] for label in labels])
         # L-BFGS on a few hundred dimensions makes many small BLAS calls; multi-threaded OpenBLAS spends more time
-        # waking threads than computing (gard, 1,000 rows on 2 cores: 23.6 s with 2 BLAS threads, 1.7 s with 1).
+        # waking threads than computing (an order of magnitude slower on 2 cores; docs/speed.md).
         with threadpool_limits(limits=1, user_api="blas"):
             self.C_, self.cv_scores_ = self._choose_c(features, targets)
             self.head_ = LogisticRegression(C=self.C_, max_iter=self.max_iter, random_state=self.seed)
@@ -220,7 +220,7 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
             return scores
 
         # Folds run in threads: scikit-learn's loss and gradient release the GIL, so 2 cores fit two folds at once
-        # (banking77, 64 examples per class: 4.1 s serial, 2.6 s in 2 threads; identical scores).
+        # (identical scores, a third less time on BANKING77; docs/speed.md).
         workers = max(1, min(folds, os.cpu_count() or 1))
         per_fold = Parallel(n_jobs=workers, backend="threading")(
             delayed(score_fold)(train_rows, held_rows) for train_rows, held_rows in splitter.split(features, targets)
