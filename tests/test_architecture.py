@@ -50,11 +50,18 @@ def _imports(path: Path) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
 
 
 def _is_type_checking_block(path: Path, statement: ast.AST) -> bool:
-    for node in ast.walk(_tree(path)):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            if any(statement is inner for inner in ast.walk(node)):
-                return True
-    return False
+    return id(statement) in _type_checking_statements(path)
+
+
+@cache
+def _type_checking_statements(path: Path) -> frozenset[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:`` in the file (imports there run only for the type checker)."""
+    return frozenset(
+        id(inner)
+        for node in ast.walk(_tree(path))
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for inner in ast.walk(node)
+    )
 
 
 def _private(name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bertwise.backbone.device import PRECISION_CHOICES
 from bertwise.backbone.resolve import POOLING_CHOICES
 from bertwise.exceptions import ConfigError
 
@@ -54,7 +55,7 @@ class CompareConfig:
             raise ConfigError(f"a strategy is listed twice: {', '.join(self.strategies)}")
         if not 0 < self.test_size < 1:
             raise ConfigError(f"test size must be a fraction between 0 and 1; got {self.test_size}")
-        if self.precision not in ("auto", "float32", "bfloat16"):
+        if self.precision not in PRECISION_CHOICES:
             raise ConfigError(f"precision must be 'auto', 'float32' or 'bfloat16'; got {self.precision!r}")
         if self.pooling not in POOLING_CHOICES:
             raise ConfigError(f"pooling must be one of {', '.join(POOLING_CHOICES)}; got {self.pooling!r}")

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from bertwise.artifact.outputs import check_writable_file
+from bertwise.backbone.device import PRECISION_CHOICES
 from bertwise.data.io import read_text_file
 from bertwise.exceptions import BertwiseError, ConfigError, DataError
 from bertwise.inference.embedding import embed_with_stats
@@ -266,7 +267,7 @@ def embed(
         texts, notes = read_text_file(Path(source), text_col=text_col)
     for note in notes:
         typer.echo(f"note: {note}", err=True)
-    if precision not in ("auto", "float32", "bfloat16"):
+    if precision not in PRECISION_CHOICES:
         raise ConfigError(f"--precision must be auto, float32 or bfloat16; got {precision!r}")
     load_encoder(model, pooling, device, precision)  # type: ignore[arg-type]  # loaded before the clock starts
     start = time.perf_counter()

@@ -127,7 +127,7 @@ def compare(
     strategies = tuple(strategies) if strategies is not None else strategy_names()
     check_strategy_names(strategies)
     config = CompareConfig(
-        strategies=tuple(strategies),
+        strategies=strategies,
         model=model,
         seed=seed,
         device=device,
@@ -312,11 +312,7 @@ class _Run:
             full_runs={name: runs for name, runs in fold_predictions.items() if name in curve_plan.strategies},
             references=references,
             # Every strategy that trains the backbone, run or not: the run cache's key for the curve includes these.
-            overrides={
-                name: planned.plan.shortened_schedule(name)
-                for name in strategy_names()
-                if strategy_tags(name).has_training_schedule
-            },
+            overrides={name: cut for name in strategy_names() if (cut := _overrides(name, planned)) is not None},
         )
         if reused is not None:
             comparison.resumed.append(reused)
