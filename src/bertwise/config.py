@@ -10,6 +10,9 @@ from bertwise.backbone.resolve import POOLING_CHOICES
 from bertwise.exceptions import ConfigError
 
 PRIORITIES = ("accuracy", "balanced", "cost")
+# "sequential": stop work on a strategy once it cannot change the recommendation (bertwise.evaluation.sequential);
+# "full": every planned seed, repeat and curve point, whatever they show.
+PROTOCOLS = ("sequential", "full")
 # How many macro-F1 points below the best a strategy may plausibly be and still be chosen for being cheaper, per
 # priority: "accuracy" takes a cheaper strategy only when it is statistically tied with the best.
 PRIORITY_TOLERANCE_POINTS = {"accuracy": 0.0, "balanced": 1.0, "cost": 3.0}
@@ -49,6 +52,7 @@ class CompareConfig:
     bootstrap_resamples: int = 1000
     confidence: float = 0.95
     budget_seconds: float | None = None
+    protocol: str = "sequential"
 
     def __post_init__(self) -> None:
         if len(set(self.strategies)) != len(self.strategies):
@@ -75,6 +79,8 @@ class CompareConfig:
             raise ConfigError(f"bootstrap resamples must be at least 100; got {self.bootstrap_resamples}")
         if not 0.5 <= self.confidence < 1:
             raise ConfigError(f"confidence must be between 0.5 and 1, such as 0.95; got {self.confidence}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol must be 'sequential' or 'full'; got {self.protocol!r}")
         if self.budget_seconds is not None and self.budget_seconds <= 0:
             raise ConfigError(f"the budget must be a positive duration; got {self.budget_seconds} s")
 

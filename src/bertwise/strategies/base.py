@@ -42,6 +42,9 @@ class StrategyTags:
     has_training_schedule: bool = False
     curve_repeats: int = 1  # learning-curve subsamples per point, unless the user sets them
     fewest_curve_repeats: int = 1  # a budget cuts the curve's repeats down to this, no further
+    # The standard deviation of macro-F1 points between runs that differ only in seed or training subsample, assumed
+    # by the sequential protocol until runs measure it (a prior; docs/sequential.md says where each value comes from).
+    run_spread_points: float = 0.0
     spoken_name: str = ""  # how a sentence names it ("fine-tuning", "the probe"); empty: ``name``
 
     @property

@@ -101,6 +101,7 @@ class FinetuneClassifier(Strategy):
         has_training_schedule=True,
         curve_repeats=3,
         fewest_curve_repeats=1,
+        run_spread_points=3.0,
         spoken_name="fine-tuning",
     )
 

@@ -67,6 +67,7 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
         seed_dependent=False,
         curve_repeats=5,
         fewest_curve_repeats=3,
+        run_spread_points=2.0,
         spoken_name="the probe",
     )
 

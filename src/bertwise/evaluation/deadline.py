@@ -1,0 +1,57 @@
+"""The budget as a deadline: before each optional unit of work, is there time left for it?
+
+The plan's estimates come from one short calibration; a machine that gets busier (or quieter) afterwards makes them
+wrong for the rest of the run. So every finished fit's measured seconds are set against its estimate, and later
+estimates of the same strategy (and kind of fit) are scaled by the latest ratios: the deadline follows the machine
+as it is now, not as it was at the start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bertwise.strategies.cost import Calibration, FitWork
+from bertwise.strategies.registry import strategy_class
+from bertwise.util.formatting import duration
+
+# The ratios of the last few fits, not all of them: the machine's load changes during a run.
+RECENT_FITS = 3
+
+
+@dataclass
+class Deadline:
+    """``limit_seconds`` from ``started`` (a ``time.perf_counter`` reading); ``clock`` is replaceable for tests."""
+
+    limit_seconds: float
+    started: float
+    calibration: Calibration
+    clock: Callable[[], float] = time.perf_counter
+    ratios: dict[tuple[str, bool], list[float]] = field(default_factory=dict)
+
+    def remaining(self) -> float:
+        return self.limit_seconds - (self.clock() - self.started)
+
+    def correction(self, name: str, curve_point: bool) -> float:
+        """Measured over estimated seconds of ``name``'s recent fits of this kind (else of any kind); 1 when none."""
+        recent = self.ratios.get((name, curve_point)) or self.ratios.get((name, not curve_point)) or []
+        recent = recent[-RECENT_FITS:]
+        return sum(recent) / len(recent) if recent else 1.0
+
+    def estimate(self, name: str, work: FitWork) -> float:
+        raw = strategy_class(name).fit_seconds(work, self.calibration)
+        return raw * self.correction(name, work.curve_point)
+
+    def record(self, name: str, work: FitWork, seconds: float) -> None:
+        """A finished fit of ``work`` took ``seconds``: later estimates of its kind follow."""
+        raw = strategy_class(name).fit_seconds(work, self.calibration)
+        if raw > 0 and seconds > 0:
+            self.ratios.setdefault((name, work.curve_point), []).append(seconds / raw)
+
+    def refusal(self, name: str, work: FitWork, what: str) -> str | None:
+        """Why ``what`` (a unit of ``name``'s work) does not fit in the time left, or None when it does."""
+        needed, left = self.estimate(name, work), self.remaining()
+        if needed <= left:
+            return None
+        return f"{what} skipped: estimated at {duration(needed)}, {duration(max(left, 0.0))} of the budget left"
