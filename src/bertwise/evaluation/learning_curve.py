@@ -16,11 +16,14 @@ import numpy as np
 
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
+from bertwise.evaluation.curve_sequential import CurveStopping, CurveWatch
 from bertwise.evaluation.protocol import Protocol
 from bertwise.exceptions import BertwiseError
+from bertwise.strategies.cost import FitWork
 from bertwise.strategies.registry import strategy_tags
 
 if TYPE_CHECKING:
+    from bertwise.evaluation.deadline import Deadline
     from bertwise.evaluation.runner import FitStore
 
 # How far beyond the data the fitted curve is drawn, in multiples of the full set's examples per class.
@@ -84,6 +87,17 @@ def balanced_subsample(pool: LabeledTexts, per_class: int, seed: int) -> list[in
     return sorted(chosen)
 
 
+def curve_looks(plan: CurvePlan) -> int:
+    """How many looks the sequential curve may take, for the stopping rule's share of the error rate: one after every
+    repeat but the last, at every point where the crossover's ``a`` meets its rival ``b``."""
+    pair = crossover_pair(plan.strategies)
+    if pair is None:
+        return 0
+    a, b = pair
+    shared = set(plan.points_for(a)) & set(plan.points_for(b))
+    return len(shared) * max(0, plan.repeats.get(a, 1) - 1)
+
+
 def run_curve(
     plan: CurvePlan,
     split: DataSplit,
@@ -96,6 +110,9 @@ def run_curve(
     progress: bool = False,
     on_fit: Callable[[str, int, int, float], None] | None = None,
     store: FitStore | None = None,
+    stopping: CurveStopping | None = None,
+    deadline: Deadline | None = None,
+    schedule_scale: float = 1.0,
 ) -> dict[str, Any]:
     """The ``learning_curve`` part of results.json.
 
@@ -103,29 +120,33 @@ def run_curve(
     per run: the curve's last point. ``references[name]`` are the predicted indices on all test rows of a strategy
     drawn as a flat line beside the curves (one that learns nothing from labels, such as zero-shot).
     ``store`` keeps every finished fit and gives back those an earlier, killed curve finished.
+    ``stopping`` stops a point's repeats of the crossover's ``a`` once they cannot change which is ahead there (see
+    :mod:`bertwise.evaluation.curve_sequential`); ``deadline`` skips the fits the budget has no time left for
+    (``schedule_scale``: the share of a training schedule the budget left, for its estimates). With either, the result
+    gains a ``stopping`` part; with neither, every planned fit runs.
     """
     from bertwise.evaluation.curve_fit import crossover
 
     fold = protocol.folds[0]
     pool = split.train.subset(fold.train_rows)
     test_rows = list(fold.test_rows)
-    test_texts = [split.test.texts[i] for i in test_rows]
     score = _Scorer(split, test_rows, config)
-    curves: dict[str, list[dict[str, Any]]] = {}
+    pair = crossover_pair(plan.strategies)
+    watch = CurveWatch(stopping, deadline, score.y_true, len(split.classes), rivals={pair[0]: pair[1]} if pair else {})
+    test_texts = [split.test.texts[i] for i in test_rows]
+    fits = _CurveFits(plan, pool, test_texts, split, config, overrides or {}, on_fit, store, watch, schedule_scale)
+    ran: dict[str, list[dict[str, Any]]] = {}
     failed: dict[str, str] = {}
-    for name in plan.strategies:
+    for name in watch.order(plan.strategies):
         points: list[dict[str, Any]] = []
         try:
-            for per_class in plan.points_for(name):
-                train_rows, runs = _point_runs(
-                    name, per_class, plan, pool, test_texts, split, config, (overrides or {}).get(name), on_fit, store
-                )
-                points.append(score(per_class, train_rows, runs))
+            _strategy_points(name, fits, score, points)
         except BertwiseError as error:
             failed[name] = str(error)
         if name in full_runs:
             points.append(score(plan.full_per_class, len(pool), full_runs[name]))
-        curves[name] = points
+        ran[name] = points
+    curves = {name: ran[name] for name in plan.strategies}  # in the plan's order, whatever order they ran in
 
     reference: dict[str, Any] = {}
     for name, predictions in references.items():
@@ -143,47 +164,99 @@ def run_curve(
     }
     if failed:
         result["failed"] = failed
+    decided = watch.to_dict()
+    if decided is not None:
+        result["stopping"] = decided
     return result
 
 
-def _point_runs(
-    name: str,
-    per_class: int,
-    plan: CurvePlan,
-    pool: LabeledTexts,
-    test_texts: list[str],
-    split: DataSplit,
-    config: CompareConfig,
-    overrides: dict[str, Any] | None,
-    on_fit: Callable[[str, int, int, float], None] | None,
-    store: FitStore | None,
-) -> tuple[int, np.ndarray]:
-    """(training rows, predicted indices per repeat) of one curve point: a fresh class-balanced subsample a repeat."""
+@dataclass(frozen=True)
+class _CurveFits:
+    """What every fit of one curve shares."""
+
+    plan: CurvePlan
+    pool: LabeledTexts
+    test_texts: list[str]
+    split: DataSplit
+    config: CompareConfig
+    overrides: dict[str, dict[str, Any]]
+    on_fit: Callable[[str, int, int, float], None] | None
+    store: FitStore | None
+    watch: CurveWatch
+    schedule_scale: float
+
+
+def _strategy_points(name: str, fits: _CurveFits, score: _Scorer, points: list[dict[str, Any]]) -> None:
+    """``name``'s subsampled points, appended to ``points`` as they finish; a point the deadline left without a
+    single repeat is left out, and so are the points after it."""
+    planned = fits.plan.points_for(name)
+    for index, per_class in enumerate(planned):
+        train_rows, runs, refused = _point_runs(name, per_class, fits, later=list(planned[index + 1 :]))
+        if runs is not None:
+            fits.watch.keep(name, per_class, runs)
+            points.append(score(per_class, train_rows, runs))
+        if refused:
+            return
+
+
+def _point_runs(name: str, per_class: int, fits: _CurveFits, later: list[int]) -> tuple[int, np.ndarray | None, bool]:
+    """(training rows, predicted indices per repeat or None when none ran, whether the deadline refused a repeat)
+    of one curve point: a fresh class-balanced subsample a repeat, until the stopping rule says the rest cannot
+    change which is ahead there."""
+    planned = fits.plan.repeats.get(name, 1)
+    runs: list[np.ndarray] = []
+    train_rows = 0
+    for repeat in range(planned):
+        rows = balanced_subsample(fits.pool, per_class, seed=fits.config.seed + 7919 * repeat + per_class)
+        fit = _curve_fit(name, per_class, repeat, rows, fits, later)
+        if fit is None:
+            return train_rows, np.stack(runs) if runs else None, True
+        train_rows = len(rows)
+        runs.append(fit.probabilities.argmax(axis=1))
+        if fits.on_fit is not None:
+            fits.on_fit(name, per_class, repeat, fit.fit_seconds + fit.predict_seconds)
+        if fits.watch.stops(name, per_class, np.stack(runs), planned):
+            break
+    return train_rows, np.stack(runs), False
+
+
+def _curve_fit(name: str, per_class: int, repeat: int, rows: list[int], fits: _CurveFits, later: list[int]) -> Any:
+    """One repeat's fit at one point, or None when the deadline has no time left for it. A fit an earlier, killed
+    curve kept costs nothing, so the deadline is not asked about it."""
     from bertwise.evaluation.runner import stored_fit
 
-    runs = []
-    train_rows = 0
-    for repeat in range(plan.repeats.get(name, 1)):
-        rows = balanced_subsample(pool, per_class, seed=config.seed + 7919 * repeat + per_class)
-        train_rows = len(rows)
-        fit = stored_fit(
-            store,
-            f"{name}-{per_class}-{repeat}",
-            kill_point="curve fit",
-            name=name,
-            config=config,
-            train=pool.subset(rows),
-            test_texts=test_texts,
-            classes=split.classes,
-            seed=config.seed + repeat,
-            overrides=overrides,
-            fresh=False,
-            progress=False,
-        )
-        runs.append(fit.probabilities.argmax(axis=1))
-        if on_fit is not None:
-            on_fit(name, per_class, repeat, fit.fit_seconds + fit.predict_seconds)
-    return train_rows, np.stack(runs)
+    fit_id = f"{name}-{per_class}-{repeat}"
+    work = FitWork(
+        train_rows=len(rows),
+        test_rows=len(fits.test_texts),
+        n_classes=len(fits.split.classes),
+        encode_train=False,
+        curve_point=True,
+        schedule_scale=fits.schedule_scale,
+    )
+    if fits.watch.deadline is not None:
+        kept = fits.store.load(fit_id) if fits.store is not None else None
+        if kept is not None:
+            return kept
+        what = f"{strategy_tags(name).in_words}'s curve at {per_class} per class, repeat {repeat + 1}"
+        if fits.watch.refusal(name, work, what, later):
+            return None
+    fit = stored_fit(
+        fits.store,
+        fit_id,
+        kill_point="curve fit",
+        name=name,
+        config=fits.config,
+        train=fits.pool.subset(rows),
+        test_texts=fits.test_texts,
+        classes=fits.split.classes,
+        seed=fits.config.seed + repeat,
+        overrides=fits.overrides.get(name),
+        fresh=False,
+        progress=False,
+    )
+    fits.watch.record(name, work, fit.fit_seconds + fit.predict_seconds)
+    return fit
 
 
 class _Scorer:
