@@ -63,6 +63,7 @@ def without_timings(saved: dict[str, Any]) -> dict[str, Any]:
     del kept["machine"]["time"]
     # Calibration speeds, the estimates made from them, and measured seconds; a budget's limit and cuts stay.
     kept["budget"] = {key: kept["budget"][key] for key in ("limit_seconds", "cuts")}
+    del kept["stopping"]["seconds_to_recommendation"]
     for strategy in kept["strategies"]:
         del strategy["cost"]
         for run in strategy["runs"]:

@@ -101,8 +101,19 @@ def compare(
     folds: Annotated[int, typer.Option(help="Cross-validation folds (used without a test set, under 5000 rows).")] = 5,
     budget: Annotated[
         str | None,
-        typer.Option(help="Time budget such as 15m or 1h: cuts repeats, curve points, then training length to fit."),
+        typer.Option(
+            help="Time budget such as 15m or 1h. Sequential protocol: one run of each strategy is cut to fit, the "
+            "rest runs while time is left, most useful first. Full protocol: cuts repeats, curve points, then "
+            "training length to fit."
+        ),
     ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="sequential: stop work on a strategy (seeds, curve repeats, a losing training run) once it cannot "
+            "change the recommendation, saying what was skipped and why; full: every planned run."
+        ),
+    ] = "sequential",
     learning_curve: Annotated[bool, typer.Option(help="Measure learning curves.")] = True,
     report: Annotated[bool, typer.Option(help="Write report.html and summary.md beside results.json.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar with the time remaining.")] = True,
@@ -159,6 +170,7 @@ def compare(
                 seeds=seeds,
                 folds=folds,
                 budget=budget,
+                protocol=protocol,
                 learning_curve=learning_curve,
                 report=report,
                 progress=drawing,

@@ -9,7 +9,7 @@ as it is now, not as it was at the start.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bertwise.strategies.cost import Calibration, FitWork
@@ -49,9 +49,10 @@ class Deadline:
         if raw > 0 and seconds > 0:
             self.ratios.setdefault((name, work.curve_point), []).append(seconds / raw)
 
-    def refusal(self, name: str, work: FitWork, what: str) -> str | None:
-        """Why ``what`` (a unit of ``name``'s work) does not fit in the time left, or None when it does."""
-        needed, left = self.estimate(name, work), self.remaining()
+    def refusal(self, name: str, work: FitWork | Sequence[FitWork], what: str) -> str | None:
+        """Why ``what`` (one fit of ``name``, or several) does not fit in the time left, or None when it does."""
+        works = [work] if isinstance(work, FitWork) else list(work)
+        needed, left = sum(self.estimate(name, one) for one in works), self.remaining()
         if needed <= left:
             return None
         return f"{what} skipped: estimated at {duration(needed)}, {duration(max(left, 0.0))} of the budget left"

@@ -18,6 +18,7 @@ from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit, Label, LabeledTexts
 from bertwise.evaluation.cost import measure
 from bertwise.evaluation.protocol import Protocol
+from bertwise.evaluation.race import Race
 from bertwise.exceptions import BertwiseError
 from bertwise.strategies.registry import build_strategy
 from bertwise.strategies.state import jsonable
@@ -94,13 +95,15 @@ def fit_predict(
     progress: bool = False,
     keep: bool = False,
     checkpoint: Path | None = None,
+    monitor: Any = None,
 ) -> Fit:
     """Fit ``name`` on ``train`` and predict ``test_texts``, timing and measuring both.
 
     ``fresh`` drops remembered embeddings first, so the cost is what the strategy costs when run alone; the
     learning curve passes False so that every probe point reuses the embeddings computed once. ``keep`` returns the
     fitted strategy in ``Fit.estimator``. ``checkpoint``: where a strategy that checkpoints its training (fine-tuning)
-    keeps it, and resumes from it.
+    keeps it, and resumes from it. ``monitor``: called by a strategy that trains in steps at each validation, and may
+    end its training early (the sequential protocol's early look, or the budget's deadline).
     """
     from bertwise.backbone.encoder import forget_embeddings, replayed_encoding_seconds
 
@@ -111,6 +114,8 @@ def fit_predict(
         strategy.set_params(**overrides)
     if checkpoint is not None and hasattr(strategy, "checkpoint_path"):
         strategy.checkpoint_path = checkpoint
+    if monitor is not None and hasattr(strategy, "monitor"):
+        strategy.monitor = monitor
     params = {key: jsonable(value) for key, value in strategy.get_params().items() if key != "progress"}
     replayed_before = replayed_encoding_seconds()
     with measure() as fit_cost:
@@ -200,6 +205,8 @@ class StrategyResult:
     run_predictions: np.ndarray | None = field(default=None, repr=False)
     # The first run's first fitted model, when evaluate_strategy was asked to keep it; never in results.json.
     estimator: Any = field(default=None, repr=False)
+    # The sequential protocol's record (evaluation.race.Race.to_dict): runs planned and done, looks, why it stopped.
+    stopping: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -216,6 +223,8 @@ class StrategyResult:
         }
         if self.error is not None:
             data["error"] = self.error
+        if self.stopping is not None:
+            data["stopping"] = self.stopping
         if self.status == "ok":
             data["predictions_file"] = f"predictions-{self.name}.csv"
         return data
@@ -253,6 +262,9 @@ class StrategyResult:
         error = data.get("error")
         if error is not None and not isinstance(error, str):
             raise ValueError(f"not a strategy result: 'error' should be a str, found {error!r}")
+        stopping = data.get("stopping")
+        if stopping is not None and not isinstance(stopping, dict):
+            raise ValueError(f"not a strategy result: 'stopping' should be a dict, found {stopping!r}")
         predictions = None
         if run_predictions is not None and classes is not None:
             predictions = np.array(list(classes), dtype=object)[run_predictions[0]]
@@ -268,6 +280,7 @@ class StrategyResult:
             runs=copy.deepcopy(data["runs"]),
             cost=copy.deepcopy(data["cost"]),
             error=error,
+            stopping=copy.deepcopy(stopping),
             predictions=predictions,
             probabilities=probabilities,
             run_predictions=run_predictions,
@@ -286,13 +299,15 @@ def evaluate_strategy(
     on_fit: Callable[[str, int, int, float], None] | None = None,
     keep: bool = False,
     store: FitStore | None = None,
+    race: Race | None = None,
 ) -> tuple[StrategyResult, list[list[np.ndarray]]]:
     """All runs of one strategy; also each run's per-fold probabilities (the learning curve reuses fold 0's).
 
     ``on_fit(name, seed, fold, seconds)`` is called after every fit, for progress reporting. ``keep`` keeps the
     first run's first fitted model (the one whose predictions fill ``predictions-<name>.csv`` on a single test set)
     in ``StrategyResult.estimator``; a fit taken back from ``store`` has none. ``store`` keeps every finished fit
-    and gives back those an earlier, killed evaluation finished.
+    and gives back those an earlier, killed evaluation finished. ``race`` (the sequential protocol, or a budget's
+    deadline) may end the runs before every seed has run; its record is the result's ``stopping``.
     """
     try:
         runs = _run_all(
@@ -306,6 +321,7 @@ def evaluate_strategy(
             on_fit=on_fit,
             keep=keep,
             store=store,
+            race=race,
         )
     except BertwiseError as error:
         return StrategyResult(name=name, status="failed", error=str(error)), []
@@ -328,6 +344,7 @@ def evaluate_strategy(
             probabilities=runs.first_probabilities,
             run_predictions=runs.run_predictions,
             estimator=first.estimator,
+            stopping=race.to_dict() if race is not None else None,
             **summary,
         ),
         runs.fold_probabilities,
@@ -357,8 +374,10 @@ def _run_all(
     on_fit: Callable[[str, int, int, float], None] | None,
     keep: bool,
     store: FitStore | None,
+    race: Race | None = None,
 ) -> _Runs:
-    """Fits ``name`` for every seed over every fold; raises the first BertwiseError a fit raises."""
+    """Fits ``name`` for every seed over every fold (fewer when ``race`` ends the runs); raises the first
+    BertwiseError a fit raises."""
     n_test = len(split.test)
     runs = _Runs(
         fits=[],
@@ -368,6 +387,8 @@ def _run_all(
         fold_probabilities=[],
     )
     for run, seed in enumerate(seeds):
+        if race is not None and not race.before_run(run, protocol.folds):
+            break
         per_fold: list[np.ndarray] = []
         fit_seconds = 0.0
         for fold_number, fold in enumerate(protocol.folds):
@@ -387,7 +408,10 @@ def _run_all(
                 fresh=not runs.fits,  # only the first fit pays for encoding, and only it is reported as the cost
                 progress=progress,
                 keep=keep and not runs.fits,
+                monitor=race.monitor(run, fold) if race is not None else None,
             )
+            if race is not None:
+                race.fit_done(fold, first=not runs.fits, seconds=fit.fit_seconds + fit.predict_seconds)
             runs.fits.append(fit)
             fit_seconds += fit.fit_seconds
             per_fold.append(fit.probabilities)
@@ -399,6 +423,9 @@ def _run_all(
                 on_fit(name, seed, fold_number, fit.fit_seconds + fit.predict_seconds)
         runs.fold_probabilities.append(per_fold)
         runs.records.append({"seed": seed, "fit_seconds": round(fit_seconds, 3)})
+        if race is not None and not race.after_run(runs.run_predictions[: run + 1]):
+            break
+    runs.run_predictions = runs.run_predictions[: len(runs.records)]
     return runs
 
 

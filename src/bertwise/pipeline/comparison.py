@@ -35,10 +35,12 @@ from bertwise.pipeline.stages import (
     Loaded,
     diagnose,
     load,
+    make_race,
     open_run_cache,
     paired_differences,
     run_curves,
     run_strategy,
+    stopping_record,
 )
 from bertwise.recommendation import Recommendation, recommend
 from bertwise.strategies.registry import (
@@ -50,6 +52,7 @@ from bertwise.strategies.registry import (
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
+    from bertwise.evaluation.deadline import Deadline
     from bertwise.evaluation.run_cache import RunCache
 
 __all__ = ["LONG_PLAN_SECONDS", "SUGGESTED_BUDGET_SECONDS", "Comparison", "SavedBest", "compare", "paired_differences"]
@@ -80,6 +83,7 @@ def compare(
     curve_repeats: Mapping[str, int] | None = None,
     bootstrap_resamples: int = 1000,
     budget: float | str | None = None,
+    protocol: str = "sequential",
     report: bool = True,
     progress: bool | ProgressCallback = False,
     on_result: Callable[[StrategyResult], None] | None = None,
@@ -96,8 +100,14 @@ def compare(
     set; ``test`` may be a file, DataFrame or Dataset. Without a test set, sets
     under ``cross_validation_below`` rows are cross-validated (``folds``), larger ones hold out 20 %; an explicit
     ``test_size`` always holds out that share.
-    Fine-tuning runs with ``seeds`` seeds. ``budget`` (seconds or a duration such as "15m") cuts repeats, curve
-    points and then training length to fit, and says what was cut. With ``out``, results.json (and the predictions,
+    Fine-tuning runs with ``seeds`` seeds. ``protocol="sequential"`` (the default) runs the strategies cheapest
+    first and stops work on one once more of it cannot change the recommendation at the priority's tolerance
+    (:mod:`bertwise.evaluation.sequential`: further seeds, curve repeats, the rest of a clearly losing training run),
+    saying in results.json's "stopping" what it skipped and why; ``"full"`` runs every planned unit. ``budget``
+    (seconds or a duration such as "15m"): under the sequential protocol, the answer's own runs are cut to fit at plan
+    time (folds, then training length) and the rest runs while the deadline has time for it, with estimates corrected
+    by measured times; under the full protocol, repeats, curve points and then training length are cut to fit at plan
+    time. Both say what was cut. With ``out``, results.json (and the predictions,
     report.html and summary.md) are rewritten after every stage, so an interruption loses nothing already computed.
     With ``cache``, the calibration, each finished strategy and the learning curve are kept in the run cache
     (:mod:`bertwise.evaluation.run_cache`), and a rerun with the same data, settings and model reuses them: an
@@ -147,6 +157,7 @@ def compare(
         curve_repeats=dict(curve_repeats) if curve_repeats is not None else default_curve_repeats(),
         bootstrap_resamples=bootstrap_resamples,
         budget_seconds=budget_seconds,
+        protocol=protocol,
     )
     _check_outputs(data, test, out, save_best)
     run = _Run(
@@ -201,21 +212,30 @@ class _Run:
         self.save_best = save_best
         self.command = command
         self.writer: ResultsWriter | None = None
+        self.started = time.perf_counter()
+        self.deadline: Deadline | None = None
+        self.seconds_to_recommendation: float | None = None
 
     def run(self, data: DataSource, test: DataSource | None, cache_root: Path | None) -> Comparison:
         """Every stage, with the run cache under ``cache_root`` (None: none)."""
+        self.started = time.perf_counter()
         loaded: Loaded = self._stage(events.LOAD, load, self.config, data, test)
         run_cache = open_run_cache(cache_root, self.config, loaded)
         planned: Planned = self._stage(events.PLAN, make_plan, self.config, loaded.split, run_cache)
+        self.deadline = _deadline(self.config, planned, self.started)
         comparison = self._planned(loaded, planned)
         self.writer = ResultsWriter(loaded.split)
         fold_predictions = self._stage(events.STRATEGIES, self._strategies, comparison, planned, run_cache)
+        # The curves and diagnostics add reasons and what would change the answer, never the choice itself.
+        self.seconds_to_recommendation = round(time.perf_counter() - self.started, 1)
+        comparison.stopping = self._stopping(comparison, planned)
         if planned.plan.curve is not None:
             self._stage(events.CURVES, self._curves, comparison, planned, run_cache, fold_predictions)
         comparison.diagnostics = self._stage(
             events.DIAGNOSTICS, diagnose, loaded.tokenizer, loaded.split, comparison.results
         )
         comparison.recommendation = self._stage(events.RECOMMEND, self._recommend, comparison, planned)
+        comparison.stopping = self._stopping(comparison, planned)
         if self.out is not None:
             self._stage(events.SAVE, self._save, comparison, report=self.report)
         if self.save_best is not None:
@@ -255,8 +275,9 @@ class _Run:
         # Only a single test set has one model behind its predictions; cross-validation refits instead.
         keep = self.save_best is not None and plan.protocol.scheme != "cross-validation"
         fold_predictions: dict[str, np.ndarray] = {}
-        for name in self.config.strategies:
+        for name in plan.strategies:
             started = time.perf_counter()
+            race = make_race(name, comparison.split, comparison.results, planned, self.config, self.deadline)
             outcome = run_strategy(
                 name,
                 comparison.split,
@@ -266,7 +287,9 @@ class _Run:
                 self.progress,
                 overrides=_overrides(name, planned),
                 keep=keep,
+                race=race,
             )
+            self._say_stops(outcome.result)
             if outcome.reused is not None:
                 comparison.resumed.append(outcome.reused)
             # This run's time: for a reused strategy, reading it back (its cost fields keep what it once measured).
@@ -276,6 +299,7 @@ class _Run:
                 fold_predictions[name] = np.stack([folds[0].argmax(axis=1) for folds in outcome.per_run_folds])
             comparison.paired = paired_differences(comparison.results, comparison.split, self.config)
             comparison.recommendation = self._recommend(comparison, planned)
+            comparison.stopping = self._stopping(comparison, planned)
             if self.out is not None:
                 # Drawing the report takes seconds, worth it after a computed stage but not after reading one back.
                 self._save(comparison, report=self.report and outcome.reused != name)
@@ -313,10 +337,29 @@ class _Run:
             references=references,
             # Every strategy that trains the backbone, run or not: the run cache's key for the curve includes these.
             overrides={name: cut for name in strategy_names() if (cut := _overrides(name, planned)) is not None},
+            curve_rule=planned.curve_rule,
+            deadline=self.deadline,
         )
+        curve_stopping = (comparison.learning_curve or {}).get("stopping") or {}
+        for text in [entry["text"] for entry in curve_stopping.get("stopped", [])] + curve_stopping.get(
+            "skipped_for_budget", []
+        ):
+            self.progress(events.Note(text))
         if reused is not None:
             comparison.resumed.append(reused)
         comparison.budget["measured_seconds_by_part"]["learning curve"] = round(time.perf_counter() - started, 1)
+
+    def _say_stops(self, result: StrategyResult) -> None:
+        """Tell the user, as it happens, what the protocol stopped or the budget skipped."""
+        record = result.stopping or {}
+        for text in ((record.get("stopped") or {}).get("text"), record.get("skipped_for_budget")):
+            if text:
+                self.progress(events.Note(text))
+
+    def _stopping(self, comparison: Comparison, planned: Planned) -> dict[str, Any]:
+        return stopping_record(
+            planned, self.config, comparison.results, comparison.learning_curve, self.seconds_to_recommendation
+        )
 
     def _recommend(self, comparison: Comparison, planned: Planned) -> Recommendation:
         """The recommendation from the evidence so far (the curves and diagnostics come after the strategies)."""
@@ -347,6 +390,15 @@ class _Run:
             overrides=lambda name: _overrides(name, planned),
             say=lambda message: self.progress(events.Note(message)),
         )
+
+
+def _deadline(config: CompareConfig, planned: Planned, started: float) -> Deadline | None:
+    """Under the sequential protocol, a budget is a deadline counted from the start of the comparison."""
+    from bertwise.evaluation.deadline import Deadline
+
+    if config.budget_seconds is None or config.protocol != "sequential":
+        return None
+    return Deadline(config.budget_seconds, started, planned.calibration)
 
 
 def _overrides(name: str, planned: Planned) -> dict[str, Any] | None:

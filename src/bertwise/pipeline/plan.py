@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation import budget as budgeting
+from bertwise.evaluation.learning_curve import curve_looks as curve_looks_of
 from bertwise.evaluation.learning_curve import plan_curve, refit_plan
 from bertwise.evaluation.protocol import choose_protocol
+from bertwise.evaluation.sequential import StoppingRule
 from bertwise.strategies.registry import strategy_tags  # the strategies import scikit-learn
 from bertwise.util.kill_hook import kill_point
 
@@ -27,12 +29,16 @@ SUGGESTED_BUDGET_SECONDS = 15 * 60
 @dataclass(frozen=True)
 class Planned:
     """The plan to run, its estimated seconds per part, results.json's "budget" record (measured seconds are added as
-    the stages finish), and whether the calibration came from the run cache."""
+    the stages finish), whether the calibration came from the run cache, and the sequential protocol's stopping rules
+    (None under the full protocol): one for the looks that can change the recommendation, one for the curve's."""
 
     plan: Plan
     estimates: dict[str, float]
     budget: dict[str, Any]
     calibration_reused: bool
+    calibration: Calibration
+    rule: StoppingRule | None = None
+    curve_rule: StoppingRule | None = None
 
 
 def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> Planned:
@@ -43,8 +49,14 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
     plan = budgeting.Plan(strategies=config.strategies, protocol=protocol, curve=curve)
     calibration, reused = _calibration(config, split, run_cache)
     uncut = budgeting.estimate(plan, split, calibration)
+    sequential = config.protocol == "sequential"
+    if sequential:
+        # Cheapest first: the cheap strategies' results are the rivals the expensive ones race against.
+        plan = replace(plan, strategies=tuple(sorted(plan.strategies, key=lambda name: uncut[name])))
     suggested = None
-    if config.budget_seconds is not None:
+    if config.budget_seconds is not None and sequential:
+        plan = _essentials_budgeted(plan, split, calibration, config.budget_seconds)
+    elif config.budget_seconds is not None:
         plan = _budgeted(plan, split, calibration, config.budget_seconds)
     elif sum(uncut.values()) > LONG_PLAN_SECONDS:
         suggested = _suggestion(plan, split, calibration)
@@ -59,7 +71,48 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
         "cuts": list(plan.cuts),
         "suggested": suggested,
     }
-    return Planned(plan=plan, estimates=parts, budget=record, calibration_reused=reused)
+    rule, curve_rule = _rules(plan, config) if sequential else (None, None)
+    return Planned(
+        plan=plan,
+        estimates=parts,
+        budget=record,
+        calibration_reused=reused,
+        calibration=calibration,
+        rule=rule,
+        curve_rule=curve_rule,
+    )
+
+
+def _rules(plan: Plan, config: CompareConfig) -> tuple[StoppingRule, StoppingRule | None]:
+    """The stopping rules, their error rate (1 - the confidence) shared among the looks each may take: a look after
+    every run of a seed-dependent strategy but its last, and one inside every training fit; the curve's looks apart,
+    as they can change the curve's statements but not the recommendation."""
+    error_rate = 1.0 - config.confidence
+    looks = 0
+    for name in plan.strategies:
+        tags = strategy_tags(name)
+        runs = len(plan.protocol.seeds_for(tags.seed_dependent))
+        looks += runs - 1
+        if tags.has_training_schedule:
+            looks += runs * len(plan.protocol.folds)
+    rule = StoppingRule(config.tolerance_points, error_rate, max(1, looks))
+    curve_looks = curve_looks_of(plan.curve) if plan.curve is not None else 0
+    curve_rule = StoppingRule(config.tolerance_points, error_rate, curve_looks) if curve_looks else None
+    return rule, curve_rule
+
+
+def _essentials_budgeted(plan: Plan, split: DataSplit, calibration: Calibration, limit: float) -> Plan:
+    """Under the sequential protocol a budget cuts at plan time only what the answer needs, one run of every
+    strategy (folds, then the training length), so that it fits; seeds and curves are kept in the plan and run while
+    the deadline has time for them (:mod:`bertwise.evaluation.deadline`), most useful first."""
+    essentials = replace(plan, protocol=replace(plan.protocol, seeds=plan.protocol.seeds[:1]), curve=None)
+    cut = budgeting.fit_to_budget(essentials, split, calibration, limit)
+    protocol = replace(plan.protocol, folds=cut.protocol.folds)
+    curve = plan.curve
+    if curve is not None and cut.protocol.folds[0] != plan.protocol.folds[0]:
+        curve = refit_plan(curve, split, protocol)
+    later = "further seeds and the learning curves run while the budget has time for them, most useful first"
+    return replace(plan, protocol=protocol, curve=curve, schedule_scale=cut.schedule_scale, cuts=(*cut.cuts, later))
 
 
 def _calibration(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> tuple[Calibration, bool]:

@@ -45,6 +45,8 @@ class Comparison:
     recommendation: Recommendation | None = None
     # Stages taken from the run cache rather than computed: "calibration", strategy names, "learning curve".
     resumed: list[str] = field(default_factory=list)
+    # What the sequential protocol stopped and the budget skipped, and why (pipeline.stages.stopping_record).
+    stopping: dict[str, Any] = field(default_factory=dict)
     # The software that computed the numbers (bertwise, python and library versions) and the command that ran.
     versions: dict[str, str | None] = field(default_factory=dict)
     command: list[str] | None = None
@@ -94,6 +96,7 @@ class Comparison:
             "budget": self.budget,
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "resumed": list(self.resumed),
+            "stopping": self.stopping,
         }
 
     def save(self, out: str | Path, *, report: bool = True) -> Path:

@@ -28,6 +28,10 @@ from bertwise.strategies.registry import strategy_tags  # the strategies import 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
     from bertwise.evaluation.budget import Plan
+    from bertwise.evaluation.deadline import Deadline
+    from bertwise.evaluation.race import Race
+    from bertwise.evaluation.sequential import StoppingRule
+    from bertwise.pipeline.plan import Planned
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,11 @@ def run_strategy(
     *,
     overrides: dict[str, Any] | None,
     keep: bool,
+    race: Race | None = None,
 ) -> StrategyOutcome:
     """One strategy's evaluation, taken whole from the run cache or computed, resuming the fits (and the training
-    checkpoint) a killed run left."""
+    checkpoint) a killed run left. ``race``: the sequential protocol's looks and the budget's deadline (None: every
+    planned run)."""
     seed_dependent = strategy_tags(name).seed_dependent
     key = store = None
     if run_cache is not None:
@@ -116,12 +122,86 @@ def run_strategy(
         on_fit=_strategy_fits(report, name, fits),
         keep=keep,
         store=store,
+        race=race,
     )
     if run_cache is not None and key is not None:
         run_cache.save_strategy(key, result, per_run_folds)
         if result.status == "ok":  # a failed stage keeps the fits it finished, for the next try
             run_cache.finish_stage(name, key)
     return StrategyOutcome(result, per_run_folds, partly_resumed(name, store, fits))
+
+
+def make_race(
+    name: str,
+    split: DataSplit,
+    finished: Sequence[StrategyResult],
+    planned: Planned,
+    config: CompareConfig,
+    deadline: Deadline | None,
+) -> Race | None:
+    """The sequential protocol's race for ``name`` against the best of the ``finished`` strategies (None under the
+    full protocol without a deadline: every planned run, as always)."""
+    from bertwise.evaluation.race import Race, Rival
+
+    if planned.rule is None and deadline is None:
+        return None
+    plan = planned.plan
+    ranked = [r for r in finished if r.status == "ok" and r.run_predictions is not None]
+    leader = max(ranked, key=lambda result: result.metrics["macro_f1"], default=None)
+    return Race(
+        name,
+        planned_runs=len(plan.protocol.seeds_for(strategy_tags(name).seed_dependent)),
+        y_true=class_indices(split),
+        n_classes=len(split.classes),
+        rule=planned.rule,
+        rival=Rival(leader.name, leader.run_predictions) if leader is not None else None,  # type: ignore[arg-type]
+        deadline=deadline,
+        resamples=config.bootstrap_resamples,
+        seed=config.seed,
+        schedule_scale=plan.schedule_scale if strategy_tags(name).has_training_schedule else 1.0,
+    )
+
+
+def class_indices(split: DataSplit) -> np.ndarray:
+    """The test labels as indices into the split's classes."""
+    index = {label: position for position, label in enumerate(split.classes)}
+    return np.array([index[label] for label in split.test.labels], dtype=np.int64)
+
+
+def stopping_record(
+    planned: Planned,
+    config: CompareConfig,
+    results: Sequence[StrategyResult],
+    learning_curve: Mapping[str, Any] | None,
+    seconds_to_recommendation: float | None,
+) -> dict[str, Any]:
+    """results.json's "stopping": the protocol, its rule, and every stop and budget skip in words, in order."""
+    stopped: list[str] = []
+    skipped: list[str] = []
+    for result in results:
+        record = result.stopping or {}
+        if record.get("stopped"):
+            stopped.append(record["stopped"]["text"])
+        if record.get("skipped_for_budget"):
+            skipped.append(record["skipped_for_budget"])
+        if result.details.get("stopped_by"):
+            stopped.append(f"{strategy_tags(result.name).in_words}'s first fit {result.details['stopped_by']}")
+    curve_record = (learning_curve or {}).get("stopping") or {}
+    stopped.extend(entry["text"] for entry in curve_record.get("stopped", []))
+    skipped.extend(curve_record.get("skipped_for_budget", []))
+    rule = planned.rule.to_dict() if planned.rule is not None else {}
+    return {
+        "protocol": config.protocol,
+        "tolerance_points": config.tolerance_points,
+        "error_rate": round(1.0 - config.confidence, 6),
+        "looks_planned": rule.get("looks_planned", 0),
+        "confidence_per_look": rule.get("confidence_per_look"),
+        "curve_looks_planned": planned.curve_rule.looks if planned.curve_rule is not None else 0,
+        "rule": rule.get("rule"),
+        "stopped": stopped,
+        "skipped_for_budget": skipped,
+        "seconds_to_recommendation": seconds_to_recommendation,
+    }
 
 
 def _strategy_fits(report: ProgressCallback, name: str, fits: int) -> Any:
@@ -144,10 +224,16 @@ def run_curves(
     full_runs: dict[str, np.ndarray],
     references: Mapping[str, np.ndarray],
     overrides: dict[str, dict[str, Any]],
+    curve_rule: StoppingRule | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """The learning curves of ``plan.curve``, taken whole from the run cache or computed (resuming a killed run's
     fits), and what was reused, for ``resumed``. ``full_runs`` are the strategies' predictions on all their rows
-    (the curve's last point); ``references`` a label-free strategy's predictions, by name (its flat line)."""
+    (the curve's last point); ``references`` a label-free strategy's predictions, by name (its flat line).
+    ``curve_rule`` stops a point's repeats once they cannot change which strategy is ahead there (the sequential
+    protocol); ``deadline`` skips the fits the budget has no time left for."""
+    from bertwise.evaluation.curve_sequential import CurveStopping
+
     curve_plan = plan.curve
     assert curve_plan is not None
     key = store = None
@@ -170,6 +256,9 @@ def run_curves(
         overrides=overrides,
         on_fit=_curve_fits(report, curve_plan),
         store=store,
+        stopping=CurveStopping(curve_rule, config.bootstrap_resamples, config.seed) if curve_rule is not None else None,
+        deadline=deadline,
+        schedule_scale=plan.schedule_scale,
     )
     if run_cache is not None and key is not None:
         run_cache.save_curve(key, curve)
@@ -221,8 +310,7 @@ def paired_differences(
     from bertwise.evaluation.statistics import mcnemar, paired_bootstrap
 
     finished = [r for r in results if r.status == "ok" and r.run_predictions is not None]
-    index = {label: position for position, label in enumerate(split.classes)}
-    y_true = np.array([index[label] for label in split.test.labels], dtype=np.int64)
+    y_true = class_indices(split)
     pairs = []
     for first, one in enumerate(finished):
         for other in finished[first + 1 :]:
