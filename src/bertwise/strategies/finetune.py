@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,6 +35,7 @@ from bertwise.strategies.finetune_loop import (
     restore_checkpoint,
     submit_checkpoint,
 )
+from bertwise.strategies.monitor import Monitor, TrainingProgress
 from bertwise.strategies.state import backbone_entries, classes_array, configured, recorded_attributes, require_section
 
 # In a model folder: the fine-tuned network and its tokenizer, as save_pretrained writes them.
@@ -48,6 +49,8 @@ _DETAILS = {
     "stopped_early_": "stopped_early",
     "n_validation_": "validation_rows",
     "history_": "validation_history",
+    "stopped_by_": "stopped_by",
+    "stopped_at_step_": "stopped_at_step",
 }
 
 if TYPE_CHECKING:
@@ -91,6 +94,12 @@ class FinetuneClassifier(Strategy):
     weights, bit for bit on a CPU, as a fit never interrupted; ``resumed_from_step_`` then says from which step
     (None: from the start). The checkpoint is removed when the fit finishes. ``compare`` points it into the run
     cache, so a comparison killed mid fine-tuning loses at most one epoch.
+
+    Monitoring: set the attribute ``monitor`` (a :data:`bertwise.strategies.monitor.Monitor`; not a parameter either)
+    and it is called once at each validation after which training would go on, with a
+    :class:`~bertwise.strategies.monitor.TrainingProgress`. When it returns a reason, training stops there with the
+    best weights so far, and ``fit_details`` gives ``stopped_by`` (the reason) and ``stopped_at_step``. A resumed fit
+    calls it again at the validations still to come.
     """
 
     tags: ClassVar[StrategyTags] = StrategyTags(
@@ -123,6 +132,7 @@ class FinetuneClassifier(Strategy):
         return cls.schedule().shortened(scale)
 
     checkpoint_path: str | Path | None = None
+    monitor: Monitor | None = None
 
     def __init__(
         self,
@@ -251,6 +261,7 @@ class FinetuneClassifier(Strategy):
             torch.manual_seed(self.seed)
             training, state = self._prepare(texts, labels), LoopState()
         writer = CheckpointWriter(checkpoint, fit) if checkpoint is not None else None
+        self._stopped_by: tuple[str, int] | None = None
         try:
             seconds = self._train(training, state, writer)
         finally:
@@ -275,8 +286,13 @@ class FinetuneClassifier(Strategy):
             self.best_step_ = state.best_step
         self.steps_ = state.step
         self.planned_steps_ = training.total_steps
-        self.stopped_early_ = state.stopped_early
+        # Stopped early: by the validation plateau (patience); a monitor's stop is told apart by its reason.
+        self.stopped_early_ = state.stopped_early and self._stopped_by is None
         self.n_validation_ = training.n_validation
+        for attribute in ("stopped_by_", "stopped_at_step_"):
+            self.__dict__.pop(attribute, None)  # a refit's details are its own
+        if self._stopped_by is not None:
+            self.stopped_by_, self.stopped_at_step_ = self._stopped_by
 
     def _prepare(self, texts: list[str], labels: list[Label]) -> Training:
         """The network, its optimiser and schedule, and the tokenized training and validation parts."""
@@ -414,7 +430,6 @@ class FinetuneClassifier(Strategy):
             state.stale = 0
         else:
             state.stale += 1
-        training.network.train()
         # Stopping is allowed only in the second half of the schedule, once the learning rate has decayed: earlier,
         # noise on a small validation split could end training before the model has learned anything (seen on a
         # 200-text, 23-class set that stopped after 30 of 120 steps).
@@ -424,6 +439,41 @@ class FinetuneClassifier(Strategy):
             and 2 * state.step >= training.total_steps
         ):
             state.stopped_early = True
+        # Not after the last validation: training ends there anyway, and a stop would claim a cut that never was.
+        if self.monitor is not None and not state.stopped_early and state.step < training.total_steps:
+            reason = self.monitor(self._progress(training, state))
+            if reason is not None:
+                state.stopped_early = True
+                self._stopped_by = (reason, state.step)
+        training.network.train()
+
+    def _progress(self, training: Training, state: LoopState) -> TrainingProgress:
+        return TrainingProgress(
+            step=state.step,
+            total_steps=training.total_steps,
+            epoch=state.epoch + 1,
+            history=[dict(entry) for entry in state.history],
+            best_step=state.best_step if state.best_step is not None else state.step,
+            classes=tuple(self.classes_.tolist()),
+            predict_best=lambda texts: self._predict_best(training, state, texts),
+        )
+
+    def _predict_best(self, training: Training, state: LoopState, texts: Sequence[str]) -> np.ndarray:
+        """The class probabilities of the weights kept if training stopped now; the network is left as it was."""
+        network = training.network
+        current = None
+        if state.best_state is not None and state.best_step != state.step:
+            current = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
+            network.load_state_dict(state.best_state)
+        try:
+            tokenized = tokenize(training.tokenizer, list(texts), training.max_length)
+            logits = batched_logits(
+                network, tokenized.input_ids, training.pad_id, training.device, self.batch_size * 2, training.amp
+            )
+        finally:
+            if current is not None:
+                network.load_state_dict(current)
+        return _softmax(logits)
 
     def _fit_digest(self, texts: list[str], labels: list[Label], training: Training) -> str:
         """What a checkpoint must have been made by to be resumed here: these settings on these texts and labels."""
@@ -465,8 +515,12 @@ class FinetuneClassifier(Strategy):
             self.batch_size * 2,
             self.amp_,
         )
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return _softmax(logits)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _plain(value: Any) -> Any:
