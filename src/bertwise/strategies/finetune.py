@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bertwise.backbone.device import autocast_dtype, resolve_device
-from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
+from bertwise.backbone.encoder import load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
@@ -30,10 +30,13 @@ from bertwise.strategies.finetune_cost import Schedule, train_examples_per_secon
 from bertwise.strategies.finetune_loop import (
     Training,
     batched_logits,
+    best_probabilities,
     length_grouped_batches,
     load_network,
+    probabilities,
     restore_checkpoint,
     submit_checkpoint,
+    validation_scores,
 )
 from bertwise.strategies.monitor import Monitor, TrainingProgress
 from bertwise.strategies.state import backbone_entries, classes_array, configured, recorded_attributes, require_section
@@ -412,14 +415,7 @@ class FinetuneClassifier(Strategy):
 
     def _evaluate(self, training: Training, state: LoopState) -> None:
         """Score the validation part, keep the best weights, and decide whether to stop early."""
-        f1, validation_loss = self._validate(
-            training.network,
-            training.validation_ids,
-            training.validation_targets,
-            training.pad_id,
-            training.device,
-            training.amp,
-        )
+        f1, validation_loss = validation_scores(training, self.batch_size * 2)
         state.history.append(
             {"step": state.step, "epoch": state.epoch + 1, "val_macro_f1": f1, "val_loss": validation_loss}
         )
@@ -455,25 +451,8 @@ class FinetuneClassifier(Strategy):
             history=[dict(entry) for entry in state.history],
             best_step=state.best_step if state.best_step is not None else state.step,
             classes=tuple(self.classes_.tolist()),
-            predict_best=lambda texts: self._predict_best(training, state, texts),
+            predict_best=lambda texts: best_probabilities(training, state, texts, self.batch_size * 2),
         )
-
-    def _predict_best(self, training: Training, state: LoopState, texts: Sequence[str]) -> np.ndarray:
-        """The class probabilities of the weights kept if training stopped now; the network is left as it was."""
-        network = training.network
-        current = None
-        if state.best_state is not None and state.best_step != state.step:
-            current = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
-            network.load_state_dict(state.best_state)
-        try:
-            tokenized = tokenize(training.tokenizer, list(texts), training.max_length)
-            logits = batched_logits(
-                network, tokenized.input_ids, training.pad_id, training.device, self.batch_size * 2, training.amp
-            )
-        finally:
-            if current is not None:
-                network.load_state_dict(current)
-        return _softmax(logits)
 
     def _fit_digest(self, texts: list[str], labels: list[Label], training: Training) -> str:
         """What a checkpoint must have been made by to be resumed here: these settings on these texts and labels."""
@@ -489,22 +468,6 @@ class FinetuneClassifier(Strategy):
         canonical = json.dumps(described, sort_keys=True, default=_plain)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def _validate(
-        self, network: Any, tokenized: Tokenized, targets: np.ndarray, pad_id: int, device: Any, amp: Any
-    ) -> tuple[float, float]:
-        from sklearn.metrics import f1_score
-
-        logits = batched_logits(network, tokenized.input_ids, pad_id, device, self.batch_size * 2, amp)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = float(-log_probabilities[np.arange(len(targets)), targets].mean())
-        f1 = float(
-            f1_score(
-                targets, logits.argmax(axis=1), average="macro", labels=np.arange(logits.shape[1]), zero_division=0.0
-            )
-        )
-        return f1, loss
-
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         tokenized = tokenize(self.tokenizer_, texts, self.max_length_)
         logits = batched_logits(
@@ -515,12 +478,7 @@ class FinetuneClassifier(Strategy):
             self.batch_size * 2,
             self.amp_,
         )
-        return _softmax(logits)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+        return probabilities(logits)
 
 
 def _plain(value: Any) -> Any:
