@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bertwise.backbone.device import autocast_dtype, resolve_device
-from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
+from bertwise.backbone.encoder import load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
@@ -30,11 +30,15 @@ from bertwise.strategies.finetune_cost import Schedule, train_examples_per_secon
 from bertwise.strategies.finetune_loop import (
     Training,
     batched_logits,
+    best_probabilities,
     length_grouped_batches,
     load_network,
+    probabilities,
     restore_checkpoint,
     submit_checkpoint,
+    validation_scores,
 )
+from bertwise.strategies.monitor import Monitor, TrainingProgress
 from bertwise.strategies.state import backbone_entries, classes_array, configured, recorded_attributes, require_section
 
 # In a model folder: the fine-tuned network and its tokenizer, as save_pretrained writes them.
@@ -48,6 +52,8 @@ _DETAILS = {
     "stopped_early_": "stopped_early",
     "n_validation_": "validation_rows",
     "history_": "validation_history",
+    "stopped_by_": "stopped_by",
+    "stopped_at_step_": "stopped_at_step",
 }
 
 if TYPE_CHECKING:
@@ -91,6 +97,12 @@ class FinetuneClassifier(Strategy):
     weights, bit for bit on a CPU, as a fit never interrupted; ``resumed_from_step_`` then says from which step
     (None: from the start). The checkpoint is removed when the fit finishes. ``compare`` points it into the run
     cache, so a comparison killed mid fine-tuning loses at most one epoch.
+
+    Monitoring: set the attribute ``monitor`` (a :data:`bertwise.strategies.monitor.Monitor`; not a parameter either)
+    and it is called once at each validation after which training would go on, with a
+    :class:`~bertwise.strategies.monitor.TrainingProgress`. When it returns a reason, training stops there with the
+    best weights so far, and ``fit_details`` gives ``stopped_by`` (the reason) and ``stopped_at_step``. A resumed fit
+    calls it again at the validations still to come.
     """
 
     tags: ClassVar[StrategyTags] = StrategyTags(
@@ -123,6 +135,7 @@ class FinetuneClassifier(Strategy):
         return cls.schedule().shortened(scale)
 
     checkpoint_path: str | Path | None = None
+    monitor: Monitor | None = None
 
     def __init__(
         self,
@@ -251,6 +264,7 @@ class FinetuneClassifier(Strategy):
             torch.manual_seed(self.seed)
             training, state = self._prepare(texts, labels), LoopState()
         writer = CheckpointWriter(checkpoint, fit) if checkpoint is not None else None
+        self._stopped_by: tuple[str, int] | None = None
         try:
             seconds = self._train(training, state, writer)
         finally:
@@ -275,8 +289,13 @@ class FinetuneClassifier(Strategy):
             self.best_step_ = state.best_step
         self.steps_ = state.step
         self.planned_steps_ = training.total_steps
-        self.stopped_early_ = state.stopped_early
+        # Stopped early: by the validation plateau (patience); a monitor's stop is told apart by its reason.
+        self.stopped_early_ = state.stopped_early and self._stopped_by is None
         self.n_validation_ = training.n_validation
+        for attribute in ("stopped_by_", "stopped_at_step_"):
+            self.__dict__.pop(attribute, None)  # a refit's details are its own
+        if self._stopped_by is not None:
+            self.stopped_by_, self.stopped_at_step_ = self._stopped_by
 
     def _prepare(self, texts: list[str], labels: list[Label]) -> Training:
         """The network, its optimiser and schedule, and the tokenized training and validation parts."""
@@ -396,14 +415,7 @@ class FinetuneClassifier(Strategy):
 
     def _evaluate(self, training: Training, state: LoopState) -> None:
         """Score the validation part, keep the best weights, and decide whether to stop early."""
-        f1, validation_loss = self._validate(
-            training.network,
-            training.validation_ids,
-            training.validation_targets,
-            training.pad_id,
-            training.device,
-            training.amp,
-        )
+        f1, validation_loss = validation_scores(training, self.batch_size * 2)
         state.history.append(
             {"step": state.step, "epoch": state.epoch + 1, "val_macro_f1": f1, "val_loss": validation_loss}
         )
@@ -414,7 +426,6 @@ class FinetuneClassifier(Strategy):
             state.stale = 0
         else:
             state.stale += 1
-        training.network.train()
         # Stopping is allowed only in the second half of the schedule, once the learning rate has decayed: earlier,
         # noise on a small validation split could end training before the model has learned anything (seen on a
         # 200-text, 23-class set that stopped after 30 of 120 steps).
@@ -424,6 +435,24 @@ class FinetuneClassifier(Strategy):
             and 2 * state.step >= training.total_steps
         ):
             state.stopped_early = True
+        # Not after the last validation: training ends there anyway, and a stop would claim a cut that never was.
+        if self.monitor is not None and not state.stopped_early and state.step < training.total_steps:
+            reason = self.monitor(self._progress(training, state))
+            if reason is not None:
+                state.stopped_early = True
+                self._stopped_by = (reason, state.step)
+        training.network.train()
+
+    def _progress(self, training: Training, state: LoopState) -> TrainingProgress:
+        return TrainingProgress(
+            step=state.step,
+            total_steps=training.total_steps,
+            epoch=state.epoch + 1,
+            history=[dict(entry) for entry in state.history],
+            best_step=state.best_step if state.best_step is not None else state.step,
+            classes=tuple(self.classes_.tolist()),
+            predict_best=lambda texts: best_probabilities(training, state, texts, self.batch_size * 2),
+        )
 
     def _fit_digest(self, texts: list[str], labels: list[Label], training: Training) -> str:
         """What a checkpoint must have been made by to be resumed here: these settings on these texts and labels."""
@@ -439,22 +468,6 @@ class FinetuneClassifier(Strategy):
         canonical = json.dumps(described, sort_keys=True, default=_plain)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def _validate(
-        self, network: Any, tokenized: Tokenized, targets: np.ndarray, pad_id: int, device: Any, amp: Any
-    ) -> tuple[float, float]:
-        from sklearn.metrics import f1_score
-
-        logits = batched_logits(network, tokenized.input_ids, pad_id, device, self.batch_size * 2, amp)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = float(-log_probabilities[np.arange(len(targets)), targets].mean())
-        f1 = float(
-            f1_score(
-                targets, logits.argmax(axis=1), average="macro", labels=np.arange(logits.shape[1]), zero_division=0.0
-            )
-        )
-        return f1, loss
-
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         tokenized = tokenize(self.tokenizer_, texts, self.max_length_)
         logits = batched_logits(
@@ -465,8 +478,7 @@ class FinetuneClassifier(Strategy):
             self.batch_size * 2,
             self.amp_,
         )
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return probabilities(logits)
 
 
 def _plain(value: Any) -> Any:

@@ -1,12 +1,13 @@
 """Fine-tuning's machinery, apart from the classifier: the training state, checkpoints of it, length-grouped batches,
-logits in batches, and reading a saved network back (refusing weights transformers would fill at random)."""
+logits in batches, validation scores, the best weights' predictions, and reading a saved network back (refusing
+weights transformers would fill at random)."""
 
 from __future__ import annotations
 
 import copy
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bertwise.backbone.batching import run_inference
-from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch
+from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import Backbone
 from bertwise.exceptions import ModelError
@@ -147,6 +148,46 @@ def batched_logits(
     lengths = [len(ids) for ids in input_ids]
     run_inference(lengths, batch_size, run_batch, device=device, hidden_size=int(network.config.hidden_size))
     return output
+
+
+def validation_scores(training: Training, batch_size: int) -> tuple[float, float]:
+    """The network's macro-F1 and mean cross-entropy on the validation part."""
+    from sklearn.metrics import f1_score
+
+    targets = training.validation_targets
+    logits = batched_logits(
+        training.network, training.validation_ids.input_ids, training.pad_id, training.device, batch_size, training.amp
+    )
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-log_probabilities[np.arange(len(targets)), targets].mean())
+    f1 = float(
+        f1_score(targets, logits.argmax(axis=1), average="macro", labels=np.arange(logits.shape[1]), zero_division=0.0)
+    )
+    return f1, loss
+
+
+def best_probabilities(training: Training, state: LoopState, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """The class probabilities of the weights kept if training stopped now; the network's weights are left as they
+    were (swapped back exactly, so watching changes no later step)."""
+    network = training.network
+    current = None
+    if state.best_state is not None and state.best_step != state.step:
+        current = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
+        network.load_state_dict(state.best_state)
+    try:
+        tokenized = tokenize(training.tokenizer, list(texts), training.max_length)
+        ids = tokenized.input_ids
+        logits = batched_logits(network, ids, training.pad_id, training.device, batch_size, training.amp)
+    finally:
+        if current is not None:
+            network.load_state_dict(current)
+    return probabilities(logits)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def load_network(directory: Path, manifest: Mapping[str, Any]) -> tuple[Any, Any]:
