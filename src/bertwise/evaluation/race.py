@@ -8,16 +8,19 @@ still planned could change anything. The race keeps what it decided and why, for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bertwise.data.dataset import Label
 from bertwise.evaluation.deadline import Deadline
+from bertwise.evaluation.early_look import EarlyLook, early_look_monitor
 from bertwise.evaluation.protocol import Fold
 from bertwise.evaluation.sequential import Look, StoppingRule, look
 from bertwise.strategies.cost import FitWork
+from bertwise.strategies.monitor import TrainingProgress
 from bertwise.strategies.registry import strategy_tags
 
 
@@ -44,10 +47,13 @@ class Race:
     resamples: int = 1000
     seed: int = 0
     schedule_scale: float = 1.0
-    # Makes the monitor of one training fit: (race, run, fold) -> a callable the strategy calls at each validation.
-    monitor_factory: Callable[[Race, int, Fold], Any] | None = None
+    # The test texts and the class order: what a training fit's early look predicts, and how its columns read.
+    test_texts: Sequence[str] = ()
+    classes: Sequence[Label] = ()
     looks: list[Look] = field(default_factory=list)
+    monitors: list[EarlyLook] = field(default_factory=list)
     stopped: dict[str, Any] | None = None
+    stopped_training: list[str] = field(default_factory=list)
     skipped_for_budget: str | None = None
     runs_done: int = 0
 
@@ -72,12 +78,43 @@ class Race:
         return False
 
     def monitor(self, run: int, fold: Fold) -> Any:
-        """The monitor for this fit's training (None: train the whole schedule)."""
-        return None if self.monitor_factory is None else self.monitor_factory(self, run, fold)
+        """The monitor of this fit's training, for a strategy with a training schedule: the early look against the
+        rival (which may stop a clearly losing run halfway) and the deadline. None: train the whole schedule."""
+        tags = strategy_tags(self.name)
+        if not tags.has_training_schedule:
+            return None
+        if self.rule is not None and self.rival is not None and self.test_texts:
+            rows = list(fold.test_rows)
+            monitor = early_look_monitor(
+                y_true=self.y_true[rows],
+                texts=[self.test_texts[row] for row in rows],
+                classes=self.classes,
+                rival_runs=self.rival.run_predictions[:, rows],
+                rule=self.rule,
+                strategy=self.name,
+                against=self.rival.name,
+                planned=self.planned_runs,
+                prior_spread_points=tags.run_spread_points,
+                resamples=self.resamples,
+                seed=self.seed,
+                deadline=self.deadline,
+            )
+            self.monitors.append(monitor)
+            return monitor
+        return None if self.deadline is None else _DeadlineMonitor(self.deadline)
 
-    def fit_done(self, fold: Fold, *, first: bool, seconds: float) -> None:
+    def fit_done(self, fold: Fold, *, first: bool, seconds: float, details: Mapping[str, Any]) -> None:
+        """After a fit: its time corrects the deadline's estimates; the early look it made, and whether its training
+        was stopped, are kept."""
         if self.deadline is not None:
             self.deadline.record(self.name, self.fit_work(fold, first=first), seconds)
+        if self.monitors:
+            self.looks.extend(self.monitors[-1].looks)
+            self.monitors.clear()
+        if details.get("stopped_by"):
+            self.stopped_training.append(
+                f"{strategy_tags(self.name).in_words}'s training (seed {self.runs_done + 1}) {details['stopped_by']}"
+            )
 
     def after_run(self, runs: np.ndarray) -> bool:
         """Whether to go on after ``runs`` (predicted indices, one row per finished run): False once decided."""
@@ -121,8 +158,21 @@ class Race:
             "runs": self.runs_done,
             "looks": [one.to_dict() for one in self.looks],
             "stopped": self.stopped,
+            "stopped_training": list(self.stopped_training),
             "skipped_for_budget": self.skipped_for_budget,
         }
+
+
+@dataclass(frozen=True)
+class _DeadlineMonitor:
+    """Ends a training run when the budget's time is spent (the run keeps its best weights so far)."""
+
+    deadline: Deadline
+
+    def __call__(self, progress: TrainingProgress) -> str | None:
+        if self.deadline.remaining() > 0:
+            return None
+        return f"the budget ran out at step {progress.step} of {progress.total_steps}"
 
 
 def _seeds_from(first: int, planned: int) -> str:

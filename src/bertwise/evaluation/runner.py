@@ -411,7 +411,9 @@ def _run_all(
                 monitor=race.monitor(run, fold) if race is not None else None,
             )
             if race is not None:
-                race.fit_done(fold, first=not runs.fits, seconds=fit.fit_seconds + fit.predict_seconds)
+                race.fit_done(
+                    fold, first=not runs.fits, seconds=fit.fit_seconds + fit.predict_seconds, details=fit.details
+                )
             runs.fits.append(fit)
             fit_seconds += fit.fit_seconds
             per_fold.append(fit.probabilities)

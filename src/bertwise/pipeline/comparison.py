@@ -352,7 +352,8 @@ class _Run:
     def _say_stops(self, result: StrategyResult) -> None:
         """Tell the user, as it happens, what the protocol stopped or the budget skipped."""
         record = result.stopping or {}
-        for text in ((record.get("stopped") or {}).get("text"), record.get("skipped_for_budget")):
+        texts = [*record.get("stopped_training", []), (record.get("stopped") or {}).get("text")]
+        for text in (*texts, record.get("skipped_for_budget")):
             if text:
                 self.progress(events.Note(text))
 

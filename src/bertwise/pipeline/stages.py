@@ -159,6 +159,8 @@ def make_race(
         resamples=config.bootstrap_resamples,
         seed=config.seed,
         schedule_scale=plan.schedule_scale if strategy_tags(name).has_training_schedule else 1.0,
+        test_texts=split.test.texts,
+        classes=split.classes,
     )
 
 
@@ -180,12 +182,11 @@ def stopping_record(
     skipped: list[str] = []
     for result in results:
         record = result.stopping or {}
+        stopped.extend(record.get("stopped_training", []))
         if record.get("stopped"):
             stopped.append(record["stopped"]["text"])
         if record.get("skipped_for_budget"):
             skipped.append(record["skipped_for_budget"])
-        if result.details.get("stopped_by"):
-            stopped.append(f"{strategy_tags(result.name).in_words}'s first fit {result.details['stopped_by']}")
     curve_record = (learning_curve or {}).get("stopping") or {}
     stopped.extend(entry["text"] for entry in curve_record.get("stopped", []))
     skipped.extend(curve_record.get("skipped_for_budget", []))
