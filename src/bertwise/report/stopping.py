@@ -33,19 +33,19 @@ class StrategyStopping:
 
     @property
     def runs_fraction(self) -> str | None:
-        """ "1 of 3" where fewer runs were done than planned; None otherwise."""
+        """Runs done of those planned ("1 of 3") where fewer were done; None otherwise."""
         if self.planned_runs is None or self.runs is None or self.runs >= self.planned_runs:
             return None
         return f"{self.runs} of {self.planned_runs}"
 
     @property
     def runs_text(self) -> str | None:
-        """ "1 of 3 runs" where fewer runs were done than planned; None otherwise."""
+        """The same with its unit ("1 of 3 runs"); None where every planned run was done."""
         return f"{self.runs_fraction} runs" if self.runs_fraction is not None else None
 
     @property
     def training_stop(self) -> str | None:
-        """ "training stopped at step 40: <why>" for a fit stopped inside its schedule; None otherwise."""
+        """Why a fit stopped inside its schedule ("training stopped at step 40: <why>"); None otherwise."""
         if self.stopped_by is None:
             return None
         at = f" at step {self.stopped_at_step}" if self.stopped_at_step is not None else ""
@@ -94,7 +94,7 @@ class Stopping:
         return line
 
     def time_text(self, total_seconds: float | None) -> str | None:
-        """ "42 s to the recommendation, of 3.1 min in all", or None when the time was not recorded."""
+        """The time to the recommendation, beside the run's total where known; None when it was not recorded."""
         if self.seconds_to_recommendation is None:
             return None
         shown = f"{seconds(self.seconds_to_recommendation)} to the recommendation"

@@ -103,7 +103,7 @@ class StrategyEntry:
 
     @property
     def runs_out_of_planned(self) -> str | None:
-        """ "1 of 3 runs" where the protocol stopped before every planned run; None where all ran."""
+        """Runs done of those planned ("1 of 3 runs") where the protocol stopped early; None where all ran."""
         return self.stopping.runs_text if self.stopping else None
 
 
@@ -229,7 +229,7 @@ class ReportView:
 
     @property
     def time_to_recommendation(self) -> str | None:
-        """ "42 s to the recommendation, of 3.1 min in all" where results.json records it."""
+        """The time to the recommendation ("42 s to the recommendation, of 3.1 min in all"), where recorded."""
         if self.stopping is None:
             return None
         return self.stopping.time_text(self.budget.measured_seconds if self.budget else None)
