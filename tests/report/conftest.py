@@ -441,6 +441,78 @@ def hostile_labels() -> dict[str, Any]:
     return results
 
 
+FINETUNE_STOP = (
+    "fine-tuning stopped after seed 1 of 3: it trails probe by 18.2 points [-21.5, -15.0] allowing for runs not yet "
+    "seen, beyond the 1-point margin; more seeds could not change the answer"
+)
+CURVE_STOP = (
+    "finetune's learning curve stopped after 16 per class, repeat 1 of 3: it trails probe by 9.8 points "
+    "[-14.1, -5.5] allowing for runs not yet seen, beyond the 1-point margin"
+)
+BUDGET_SKIP = "learning curve point 32 per class for finetune: not reached within --budget 15m"
+
+
+def look(strategy: str, unit: str, difference: float, decision: str | None) -> dict[str, Any]:
+    """A Look.to_dict() record (evaluation/sequential.py) against the probe."""
+    return {
+        "part": "strategies",
+        "strategy": strategy,
+        "against": "probe",
+        "unit": unit,
+        "difference": difference,
+        "interval": [round(difference - 0.02, 4), round(difference + 0.02, 4)],
+        "widened_interval": [round(difference - 0.033, 4), round(difference + 0.033, 4)],
+        "confidence": 0.991667,
+        "decision": decision,
+    }
+
+
+def sequential_stopped() -> dict[str, Any]:
+    """The sequential protocol's record (issue 14): fine-tuning stopped after its first seed, zero-shot after its one
+    run, a learning-curve stop and a point skipped for the budget."""
+    results = full_results()
+    results["config"]["protocol"] = "sequential"
+    zero_shot, probe, finetune = results["strategies"]
+    finetune["runs"] = finetune["runs"][:1]
+    finetune["metrics"]["macro_f1"] = 0.715
+    finetune["metrics_interval"]["macro_f1"] = [0.675, 0.75]
+    results["paired"][0].update(difference=0.182, interval=[0.15, 0.215], p_value=0.0002, significant=True)
+    finetune["details"] = {"stopped_by": "validation macro-F1 trails the probe by 20 points", "stopped_at_step": 40}
+    zero_shot["stopping"] = {
+        "planned_runs": 1,
+        "runs": 1,
+        "looks": [look("zero-shot", "run 1 of 1", -0.279, "behind")],
+        "stopped": None,
+        "skipped_for_budget": None,
+    }
+    probe["stopping"] = {"planned_runs": 3, "runs": 3, "looks": [], "stopped": None, "skipped_for_budget": None}
+    finetune["stopping"] = {
+        "planned_runs": 3,
+        "runs": 1,
+        "looks": [look("finetune", "seed 1 of 3", -0.182, "behind")],
+        "stopped": {"after": "seed 1 of 3", "skipped": "seeds 2 and 3", "text": FINETUNE_STOP},
+        "skipped_for_budget": None,
+    }
+    results["learning_curve"]["stopping"] = {
+        "looks": [look("finetune", "16 per class, repeat 1 of 3", -0.098, "behind")],
+        "stopped": [{"strategy": "finetune", "per_class": 16, "after": "repeat 1 of 3", "text": CURVE_STOP}],
+        "skipped_for_budget": [BUDGET_SKIP],
+    }
+    results["budget"]["measured_seconds_by_part"] = {"zero-shot": 1.1, "probe": 10.5, "finetune": 98.4, "curve": 70.0}
+    results["stopping"] = {
+        "protocol": "sequential",
+        "tolerance_points": 1.0,
+        "error_rate": 0.05,
+        "looks_planned": 6,
+        "confidence_per_look": 0.991667,
+        "rule": "after each run, a strategy's paired macro-F1 difference to its rival is updated",
+        "stopped": [FINETUNE_STOP, CURVE_STOP],
+        "skipped_for_budget": [BUDGET_SKIP],
+        "seconds_to_recommendation": 110.0,
+    }
+    return results
+
+
 VARIANTS: dict[str, Callable[[], dict[str, Any]]] = {
     "full": full_results,
     "failed-finetune": failed_finetune,
@@ -448,6 +520,7 @@ VARIANTS: dict[str, Callable[[], dict[str, Any]]] = {
     "zero-shot-only": zero_shot_only,
     "77-classes": many_classes,
     "hostile-labels": hostile_labels,
+    "sequential-stopped": sequential_stopped,
 }
 
 

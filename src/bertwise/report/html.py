@@ -25,6 +25,7 @@ def render_html(results: Mapping[str, Any]) -> str:
         html_summary.header(view),
         html_summary.recommendation(view),
         html_summary.results_table(view, confidence),
+        html_summary.skipped(view),
         html_summary.paired(view.paired, confidence),
         html_analysis.learning_curve(view.curve, confidence),
         html_summary.score_cost(view),

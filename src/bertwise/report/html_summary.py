@@ -1,5 +1,6 @@
-"""The HTML report's summary sections: the header, the recommendation, the results, the paired differences, score
-against cost, and the machine and configuration at the end; each renders part of the report view."""
+"""The HTML report's summary sections: the header, the recommendation, the results, what the protocol skipped, the
+paired differences, score against cost, and the machine and configuration at the end; each renders part of the
+report view."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bertwise.report.format import (
 )
 from bertwise.report.html_markup import ci, escape, fact_value, facts, list_items, swatch
 from bertwise.report.plots import score_cost_svg, strategy_color
+from bertwise.report.stopping import NOTHING_SKIPPED, SECTION_TITLE
 from bertwise.report.view import DataPart, Pair, RecommendationEntry, ReportView, StrategyEntry
 
 
@@ -138,7 +140,8 @@ def _result_row(strategy: StrategyEntry, chosen: str | None, columns: int, show_
     for key, _, _ in METRICS:
         score = strategy.score(key)
         cells.append(f'<td class="num">{points(score.value)}{ci(score.interval)}</td>')
-    cells.append(f'<td class="num">{strategy.runs or MISSING}</td>')
+    runs = strategy.runs_out_of_planned or strategy.runs or MISSING
+    cells.append(f'<td class="num">{escape(runs)}</td>')
     cells.append(f'<td class="num">{seconds(strategy.fit_seconds)}</td>')
     cells.append(f'<td class="num">{fixed(strategy.predict_ms_per_text, 1)}</td>')
     cells.append(f'<td class="num">{megabytes(strategy.peak_memory_mb)}</td>')
@@ -146,6 +149,30 @@ def _result_row(strategy: StrategyEntry, chosen: str | None, columns: int, show_
         cells.append(f'<td class="num">{megabytes(strategy.peak_gpu_memory_mb)}</td>')
     row_class = ' class="chosen"' if name == chosen else ""
     return f"<tr{row_class}>{''.join(cells)}</tr>"
+
+
+def skipped(view: ReportView) -> str:
+    """What the protocol skipped, and why: the protocol, each stop and each budget skip; "" for older files."""
+    stopping = view.stopping
+    if stopping is None:
+        return ""
+    lines = [f'<h2 id="skipped">{escape(SECTION_TITLE)}</h2>']
+    shown = stopping.protocol_text()
+    if shown is not None:
+        lines.append(f'<p id="stopping-protocol"><strong>Protocol</strong>: {escape(shown)}.</p>')
+    if stopping.rule is not None:
+        lines.append(f'<p class="note">Rule: {escape(stopping.rule)}.</p>')
+    if stopping.stopped:
+        lines.append(f'<h3>Stopped early</h3>\n<ul id="stopped">{list_items(stopping.stopped)}</ul>')
+    if stopping.skipped_for_budget:
+        skips = list_items(stopping.skipped_for_budget)
+        lines.append(f'<h3>Skipped for the budget</h3>\n<ul id="skipped-for-budget">{skips}</ul>')
+    if stopping.nothing_skipped:
+        lines.append(f'<p class="note">{escape(NOTHING_SKIPPED)}</p>')
+    timing = view.time_to_recommendation
+    if timing is not None:
+        lines.append(f'<p class="note" id="time-to-recommendation">Time: {escape(timing)}.</p>')
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def paired(pairs: Sequence[Pair], confidence: str) -> str:

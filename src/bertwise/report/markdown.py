@@ -24,6 +24,7 @@ from bertwise.report.format import (
     signed_points,
     yes_no,
 )
+from bertwise.report.stopping import NOTHING_SKIPPED, SECTION_TITLE
 from bertwise.report.view import (
     Budget,
     Curve,
@@ -54,6 +55,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         _title(view),
         _recommendation(view.recommendation),
         _strategies(view.strategies, confidence),
+        _skipped(view),
         _paired(view.paired, confidence),
         _learning_curve(view.curve),
         _diagnostics(view.diagnostics),
@@ -115,6 +117,8 @@ def _strategies(strategies: Sequence[StrategyEntry], confidence: str) -> str:
     ]
     for strategy in strategies:
         name = _md(strategy.name)
+        if strategy.runs_out_of_planned is not None:
+            name += f" ({strategy.runs_out_of_planned})"
         if not strategy.ok:
             rows.append(f"| {name} | failed: {_md(strategy.error)} | | |")
             continue
@@ -123,6 +127,28 @@ def _strategies(strategies: Sequence[StrategyEntry], confidence: str) -> str:
             f"| {_scored(strategy.score('accuracy'))} | {seconds(strategy.fit_seconds)} |"
         )
     return "## Strategies\n\nScores in points (0-100).\n\n" + "\n".join(rows)
+
+
+def _skipped(view: ReportView) -> str:
+    """What the protocol skipped, and why; "" for a results.json written before the protocol recorded it."""
+    stopping = view.stopping
+    if stopping is None:
+        return ""
+    lines = []
+    shown = stopping.protocol_text()
+    if shown is not None:
+        lines.append(f"**Protocol**: {_md(shown)}.")
+    if stopping.stopped:
+        lines += ["", "Stopped early:", "", *_bullets(stopping.stopped)]
+    if stopping.skipped_for_budget:
+        lines += ["", "Skipped for the budget:", "", *_bullets(stopping.skipped_for_budget)]
+    if stopping.nothing_skipped:
+        lines += ["", _md(NOTHING_SKIPPED)]
+    if view.time_to_recommendation is not None:
+        lines += ["", f"Time: {_md(view.time_to_recommendation)}."]
+    while lines and not lines[0]:
+        lines.pop(0)
+    return f"## {SECTION_TITLE}\n\n" + "\n".join(lines) if lines else ""
 
 
 def _paired(paired: Sequence[Pair], confidence: str) -> str:

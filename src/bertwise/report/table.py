@@ -126,6 +126,23 @@ def print_comparison(results: Mapping[str, Any] | Recorded, console: Console) ->
             console.print(f"  - {reason}")
         for line in recommendation.would_change:
             console.print(f"  would change: {line}")
+    for line in stopping_lines(view):
+        # Plain: a stop's interval "[+15.0, +21.5]" is text, not markup.
+        console.print(line, markup=False, highlight=False)
+
+
+def stopping_lines(view: ReportView) -> list[str]:
+    """What the protocol skipped, and why, in short plain lines; none for a results.json that does not record it."""
+    stopping = view.stopping
+    if stopping is None:
+        return []
+    lines = [f"  stopped: {line}" for line in stopping.stopped]
+    lines += [f"  skipped for the budget: {line}" for line in stopping.skipped_for_budget]
+    if stopping.nothing_skipped:
+        lines.append("  sequential protocol: nothing was skipped")
+    if view.time_to_recommendation is not None:
+        lines.append(f"  time: {view.time_to_recommendation}")
+    return lines
 
 
 def _summary_lines(view: ReportView) -> list[str]:
@@ -177,7 +194,7 @@ def _results_table(view: ReportView) -> Table:
         low, high = f1.interval or (None, None)
         table.add_row(
             result.name + (" *" if result.name == chosen else ""),
-            str(result.runs),
+            (result.stopping.runs_fraction if result.stopping else None) or str(result.runs),
             _number(f1.value, ".1f", 100),
             f"[{_number(low, '.1f', 100)}, {_number(high, '.1f', 100)}]",
             _number(accuracy.value, ".1f", 100),

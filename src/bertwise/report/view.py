@@ -24,6 +24,14 @@ from bertwise.report.format import (
     text,
     texts,
 )
+from bertwise.report.stopping import (
+    CurveStopping,
+    Stopping,
+    StrategyStopping,
+    read_curve_stopping,
+    read_stopping,
+    read_strategy_stopping,
+)
 
 Interval = tuple[float, float]
 
@@ -88,9 +96,15 @@ class StrategyEntry:
     predict_ms_per_text: float | None
     peak_memory_mb: float | None
     peak_gpu_memory_mb: float | None
+    stopping: StrategyStopping | None  # None in files written before the sequential protocol
 
     def score(self, metric: str) -> Score:
         return self.scores.get(metric) or Score(None, None)
+
+    @property
+    def runs_out_of_planned(self) -> str | None:
+        """Runs done of those planned ("1 of 3 runs") where the protocol stopped early; None where all ran."""
+        return self.stopping.runs_text if self.stopping else None
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,7 @@ class Curve:
     forms: tuple[str, ...]  # the fitted curves' forms, sorted
     crossover: str | None
     crossover_status: str | None
+    stopping: CurveStopping | None
     record: Mapping[str, Any]
 
 
@@ -181,6 +196,7 @@ class Budget:
     limit_seconds: float | None
     estimated_seconds: float | None
     estimated_seconds_uncut: float | None
+    measured_seconds: float | None  # the sum of measured_seconds_by_part: the run's time in all
     calibration: tuple[tuple[str, float | None], ...]
     cuts: tuple[str, ...]
 
@@ -200,6 +216,7 @@ class ReportView:
     recommendation: RecommendationEntry | None
     protocol: ProtocolEntry | None
     budget: Budget | None
+    stopping: Stopping | None  # what the protocol skipped, and why; None in older files
     resumed: tuple[str, ...]
     machine: Mapping[str, Any]
     config: Mapping[str, Any]  # the settings that took part in the run (facts.shown_config)
@@ -210,24 +227,34 @@ class ReportView:
     def chosen(self) -> str | None:
         return self.recommendation.strategy if self.recommendation else None
 
+    @property
+    def time_to_recommendation(self) -> str | None:
+        """The time to the recommendation ("42 s to the recommendation, of 3.1 min in all"), where recorded."""
+        if self.stopping is None:
+            return None
+        return self.stopping.time_text(self.budget.measured_seconds if self.budget else None)
+
 
 def build_view(results: Any) -> ReportView:
     """The view of a results.json dict; anything that is not a dict reads as an empty one."""
     results = mapping(results)
     protocol = _protocol(results.get("protocol"))
-    strategies = [entry for entry in sequence(results.get("strategies")) if isinstance(entry, Mapping)]
+    strategies = tuple(_strategy(entry) for entry in sequence(results.get("strategies")) if isinstance(entry, Mapping))
+    curve = _curve(results.get("learning_curve"))
+    stops = [(strategy.name, strategy.stopping) for strategy in strategies]
     return ReportView(
         schema_version=results.get("schema_version"),
         bertwise_version=results.get("bertwise_version"),
         dataset=_dataset(results),
         model=_model(results.get("model")),
-        strategies=tuple(_strategy(entry) for entry in strategies),
+        strategies=strategies,
         paired=tuple(_pair(entry) for entry in sequence(results.get("paired")) if isinstance(entry, Mapping)),
-        curve=_curve(results.get("learning_curve")),
+        curve=curve,
         diagnostics=_diagnostics(results.get("diagnostics")),
         recommendation=_recommendation(results.get("recommendation")),
         protocol=protocol,
         budget=_budget(results.get("budget")),
+        stopping=read_stopping(results, stops, curve.stopping if curve else None),
         resumed=tuple(str(stage) for stage in sequence(results.get("resumed")) if stage),
         machine=mapping(results.get("machine")),
         config=shown_config(results),
@@ -301,6 +328,7 @@ def _strategy(entry: Mapping[str, Any]) -> StrategyEntry:
         predict_ms_per_text=as_number(cost.get("predict_ms_per_text")),
         peak_memory_mb=as_number(cost.get("peak_memory_mb")),
         peak_gpu_memory_mb=as_number(cost.get("peak_gpu_memory_mb")),
+        stopping=read_strategy_stopping(entry),
     )
 
 
@@ -354,6 +382,7 @@ def _curve(value: Any) -> Curve | None:
         forms=tuple(sorted(set(strings(fit.get("form") for fit in fits.values())))),
         crossover=crossover_text if isinstance(crossover_text, str) and crossover_text else None,
         crossover_status=status if isinstance(status, str) else None,
+        stopping=read_curve_stopping(curve),
         record=curve,
     )
 
@@ -435,6 +464,12 @@ def _budget(value: Any) -> Budget | None:
         limit_seconds=as_number(budget.get("limit_seconds")),
         estimated_seconds=as_number(budget.get("estimated_seconds")),
         estimated_seconds_uncut=as_number(budget.get("estimated_seconds_uncut")),
+        measured_seconds=_total(budget.get("measured_seconds_by_part")),
         calibration=tuple((str(key), as_number(value)) for key, value in mapping(budget.get("calibration")).items()),
         cuts=texts(budget.get("cuts")),
     )
+
+
+def _total(parts: Any) -> float | None:
+    measured = [number for number in map(as_number, mapping(parts).values()) if number is not None]
+    return sum(measured) if measured else None
