@@ -16,6 +16,7 @@ from bertwise.evaluation.sequential import (
     StoppingRule,
     allowance,
     decide,
+    lacking_spread,
     look,
     per_run_macro_f1,
     run_spread,
@@ -149,11 +150,18 @@ def test_the_allowance_shrinks_as_runs_are_done_and_vanishes_when_all_are() -> N
     assert allowance(z, spread, 1, 1) == 0.0  # a seed-free strategy's single run is all there is
 
 
-def test_the_unseen_spread_term_is_added_after_the_first_run_only() -> None:
+def test_the_allowance_bounds_how_far_the_remaining_runs_move_the_mean() -> None:
     z, spread = 2.0, 0.03
-    assert allowance(z, spread, 1, 3) == pytest.approx(z * spread * (math.sqrt(2 / 3) + 1))
+    assert allowance(z, spread, 1, 3) == pytest.approx(z * spread * math.sqrt(2 / 3))
     assert allowance(z, spread, 2, 3) == pytest.approx(z * spread * math.sqrt(1 / 6))
     assert allowance(z, spread, 2, 5) == pytest.approx(z * spread * math.sqrt(3 / 10))
+
+
+def test_the_lacking_spread_is_all_of_it_after_one_run_and_a_top_up_after_more() -> None:
+    assert lacking_spread(2.0, 0.03, 0.0) == pytest.approx(0.06)
+    assert lacking_spread(2.0, 0.03, 0.018) == pytest.approx(2.0 * 0.024)  # sqrt(0.03^2 - 0.018^2)
+    assert lacking_spread(2.0, 0.03, 0.03) == 0.0
+    assert lacking_spread(2.0, 0.03, 0.05) == 0.0  # the runs already show more spread than the prior
 
 
 def test_the_allowance_scales_with_z_and_spread() -> None:
@@ -184,6 +192,13 @@ def test_widen_moves_both_bounds_out() -> None:
     assert widen(-0.02, 0.05, 0.01) == pytest.approx((-0.03, 0.06))
 
 
+def test_widen_combines_the_lacking_spread_in_quadrature_around_the_center() -> None:
+    # Half-widths 0.03 and 0.04 around 0.01, each combined with 0.04: 0.05 and sqrt(0.0032); then 0.01 more.
+    low, high = widen(-0.02, 0.05, 0.01, center=0.01, lacking=0.04)
+    assert low == pytest.approx(0.01 - 0.05 - 0.01)
+    assert high == pytest.approx(0.01 + math.sqrt(0.0032) + 0.01)
+
+
 def test_per_run_macro_f1_matches_scikit_learn_and_scores_an_unseen_class_zero(y_true: np.ndarray) -> None:
     rng = np.random.default_rng(2)
     runs = np.stack([_predictions(rng, y_true, 0.8), _predictions(rng, y_true, 0.6)])
@@ -205,9 +220,12 @@ def test_a_clear_winner_is_decided_after_one_run(y_true: np.ndarray) -> None:
     assert ahead.decision == "ahead"
     assert behind.decision == "behind"
     assert ahead.difference == pytest.approx(-behind.difference)
-    # The widened interval holds the bootstrap one, widened by the allowance for the two runs not yet seen.
-    extra = allowance(rule.z, 0.03, 1, 3)
-    assert ahead.widened == pytest.approx((ahead.interval[0] - extra, ahead.interval[1] + extra))
+    # The widened interval: the bootstrap one with the run spread it lacks (all of the 3-point prior) combined in
+    # quadrature, then moved out by how far the two runs not yet seen could move the mean.
+    expected = widen(
+        *ahead.interval, allowance(rule.z, 0.03, 1, 3), center=ahead.difference, lacking=lacking_spread(rule.z, 0.03, 0)
+    )
+    assert ahead.widened == pytest.approx(expected)
     assert ahead.confidence == pytest.approx(0.975)
     assert ahead.widened[0] > 0.01
 
@@ -234,10 +252,10 @@ def test_identical_predictions_are_equivalent_only_with_a_tolerance(y_true: np.n
 
 
 def test_the_decision_waits_until_enough_runs_exist(y_true: np.ndarray) -> None:
-    """A 12-point lead: too little after one run, with two runs unseen at a 3-point prior spread; decided after two."""
+    """A 15-point lead: too little after one run, with two runs unseen at a 3-point prior spread; decided after two."""
     rng = np.random.default_rng(6)
     rival = _predictions(rng, y_true, 0.68)[None, :]
-    runs = np.stack([_predictions(rng, y_true, 0.80) for _ in range(3)])
+    runs = np.stack([_predictions(rng, y_true, 0.83) for _ in range(3)])
     rule = StoppingRule(tolerance_points=1.0, error_rate=0.05, looks=2)
     looks = [_look(y_true, runs[:done], rival, rule) for done in (1, 2, 3)]
     assert [seen.decision for seen in looks] == [None, "ahead", "ahead"]

@@ -12,11 +12,14 @@ Two corrections keep the error rate honest:
 * **Looking repeatedly.** Every look is a chance to stop wrongly, so the error rate is shared among the planned looks
   (Bonferroni): with ``looks`` planned, each look's interval is at confidence ``1 - error_rate / looks``. Bonferroni
   holds whatever the dependence between looks, at the price of some caution.
-* **Runs not yet seen.** One run says nothing of how much runs differ; the runs still planned would move the mean,
-  and the full protocol's interval samples runs too. So a look widens the interval on each side by
-  ``z * spread * (sqrt(remaining / (planned * done)) + [done == 1])``: the first term bounds how far the remaining
-  runs can move the mean, the second adds the run-to-run spread a single run's interval lacks. ``spread`` is the
-  larger of the runs' observed standard deviation and the strategy's prior (its ``run_spread_points`` tag).
+* **Runs not yet seen.** The runs still planned would move the mean, and the full protocol's interval samples
+  runs as well as test items. So a look widens each side of the interval in two ways. The run-to-run spread the
+  interval lacks, ``z * sqrt(spread**2 - observed**2)`` (all of it after one run; the top-up to the prior when two or
+  three runs happen to agree), is independent of which test items were drawn, so it is combined with the interval's
+  half-width in quadrature, as the full protocol's two-level bootstrap combines them. How far the remaining runs can
+  move the mean, ``z * spread * sqrt(remaining / (planned * done))``, is added on top. ``spread`` is the larger of
+  the runs' observed standard deviation and the strategy's prior (its ``run_spread_points`` tag). The simulation in
+  docs/sequential.md measures how often this stops where the full protocol would have answered otherwise.
 
 :func:`decide` and :func:`widen` are the rule on numbers; :func:`look` applies it to predictions.
 """
@@ -93,16 +96,20 @@ def run_spread(per_run_scores: Sequence[float], prior_points: float) -> float:
 
 
 def allowance(z: float, spread: float, done: int, planned: int) -> float:
-    """How far (a fraction of macro-F1) each side of an interval is widened for the ``planned - done`` runs not yet
-    seen, with ``spread`` their standard deviation. Zero once every planned run is done."""
+    """How far (a fraction of macro-F1) the ``planned - done`` runs not yet seen can move the mean, with ``spread``
+    their standard deviation: added to each side of the interval. Zero once every planned run is done."""
     if done < 1:
         raise ValueError(f"a look needs at least one finished run, got {done}")
     remaining = planned - done
     if remaining <= 0:
         return 0.0
-    moved = spread * math.sqrt(remaining / (planned * done))
-    unseen = spread if done == 1 else 0.0
-    return z * (moved + unseen)
+    return z * spread * math.sqrt(remaining / (planned * done))
+
+
+def lacking_spread(z: float, spread: float, observed: float) -> float:
+    """The run-to-run spread an interval from runs whose observed standard deviation is ``observed`` lacks, at
+    ``z``: combined with the interval's half-widths in quadrature (:func:`widen`)."""
+    return z * math.sqrt(max(0.0, spread**2 - observed**2))
 
 
 def per_run_macro_f1(y_true: np.ndarray, runs: np.ndarray, n_classes: int) -> list[float]:
@@ -114,7 +121,14 @@ def per_run_macro_f1(y_true: np.ndarray, runs: np.ndarray, n_classes: int) -> li
     return [float(f1_score(y_true, run, labels=labels, average="macro", zero_division=0.0)) for run in runs]
 
 
-def widen(low: float, high: float, extra: float) -> tuple[float, float]:
+def widen(
+    low: float, high: float, extra: float, *, center: float | None = None, lacking: float = 0.0
+) -> tuple[float, float]:
+    """``[low, high]`` with ``lacking`` combined into each half-width (around ``center``) in quadrature, then moved out
+    by ``extra`` on each side."""
+    if lacking > 0 and center is not None:
+        low = center - math.hypot(center - low, lacking)
+        high = center + math.hypot(high - center, lacking)
     return low - extra, high + extra
 
 
@@ -192,8 +206,18 @@ def look(
     difference = paired_bootstrap(
         y_true, runs, rival_runs, n_classes, resamples=resamples, confidence=rule.confidence, seed=seed
     )
-    spread = run_spread(per_run_macro_f1(y_true, runs, n_classes), prior_spread_points)
-    widened = widen(difference.low, difference.high, allowance(rule.z, spread, runs.shape[0], planned) + extra)
+    per_run = per_run_macro_f1(y_true, runs, n_classes)
+    spread = run_spread(per_run, prior_spread_points)
+    observed = float(np.std(per_run, ddof=1)) if len(per_run) >= 2 else 0.0
+    done = runs.shape[0]
+    lacking = lacking_spread(rule.z, spread, observed) if done < planned else 0.0
+    widened = widen(
+        difference.low,
+        difference.high,
+        allowance(rule.z, spread, done, planned) + extra,
+        center=difference.difference,
+        lacking=lacking,
+    )
     return Look(
         part=part,
         strategy=strategy,
