@@ -1,0 +1,155 @@
+"""Time to the recommendation: the sequential protocol against the full one, on real data, in one run.
+
+For each data set, ``bertwise compare`` runs twice, as a user would run it (a subprocess, ``--no-cache``, the embedded
+model): ``--protocol full`` and ``--protocol sequential``. Reported per data set: the wall time of each, the time to
+the recommendation (results.json's ``stopping.seconds_to_recommendation``: the strategies stage is over and the
+choice is final; curves and diagnostics only add reasons), the recommended strategy of each and whether they agree,
+the fine-tuning runs each made, what the sequential protocol stopped and why, and the time of the three standard
+recipes run once each (the article's zero-shot, probe and fine-tuning, one seed: the sum of the first fit's fit and
+predict seconds of each strategy in the full run). Ratios: sequential / full, and sequential / recipes-once.
+
+Shared data sets are cut to ``--max-train`` and ``--max-test`` rows (a seeded random sample of each file, all classes
+kept where the sample holds them) so that the full protocol finishes on 2 CPU cores; ``--learning-curve`` adds the
+curves to both runs (the README's sample is always run with them, as the README runs it).
+
+    .venv/bin/python benchmarks/sequential_speed.py --out benchmarks/results/sequential-speed-cpu.json
+    .venv/bin/python benchmarks/sequential_speed.py --datasets sample trec6 --out /tmp/quick.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _corpus import DEFAULT_DATASETS, REPO, machine, write_json
+
+SAMPLE = REPO / "examples" / "banking77_sample"
+SHARED = ("sst2", "trec6", "banking77", "gard_question_types", "medical_abstracts", "ohsumed_23")
+
+
+def cut(source: Path, target: Path, rows: int, seed: int) -> int:
+    """A seeded random ``rows`` of ``source`` (a text,label CSV) written to ``target``; returns the rows written."""
+    with source.open(newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    random.Random(seed).shuffle(records)
+    kept = records[:rows]
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows({"text": r["text"], "label": r["label"]} for r in kept)
+    return len(kept)
+
+
+def run_compare(data: Path, out: Path, protocol: str, curves: bool) -> dict[str, Any]:
+    """One ``bertwise compare`` as a subprocess: its wall time and results.json."""
+    command = [
+        sys.executable,
+        "-m",
+        "bertwise",
+        "compare",
+        str(data),
+        "--protocol",
+        protocol,
+        "--no-cache",
+        "--no-progress",
+        "--no-report",
+        "--out",
+        str(out),
+    ]
+    if not curves:
+        command.append("--no-learning-curve")
+    started = time.perf_counter()
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if finished.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({finished.returncode}): {finished.stderr[-2000:]}")
+    return {"seconds": seconds, "results": json.loads((out / "results.json").read_text())}
+
+
+def summary(run: dict[str, Any]) -> dict[str, Any]:
+    results = run["results"]
+    by_name = {s["name"]: s for s in results["strategies"]}
+    return {
+        "wall_seconds": round(run["seconds"], 1),
+        "seconds_to_recommendation": results["stopping"]["seconds_to_recommendation"],
+        "recommended": results["recommendation"]["strategy"],
+        "macro_f1": {name: s["metrics"].get("macro_f1") for name, s in by_name.items()},
+        "finetune_runs": len(by_name["finetune"]["runs"]) if "finetune" in by_name else None,
+        "stopped": results["stopping"]["stopped"],
+        "skipped_for_budget": results["stopping"]["skipped_for_budget"],
+        "estimated_seconds_uncut": results["budget"]["estimated_seconds_uncut"],
+    }
+
+
+def recipes_once(full: dict[str, Any]) -> float:
+    """Seconds of the three recipes run once: each strategy's first fit and prediction, as the full run timed them."""
+    return sum(s["cost"]["fit_seconds"] + s["cost"]["predict_seconds"] for s in full["results"]["strategies"])
+
+
+def measure(name: str, data: Path, work: Path, curves: bool) -> dict[str, Any]:
+    full = run_compare(data, work / f"{name}-full", "full", curves)
+    sequential = run_compare(data, work / f"{name}-sequential", "sequential", curves)
+    one, two = summary(full), summary(sequential)
+    once = recipes_once(full)
+    return {
+        "learning_curve": curves,
+        "full": one,
+        "sequential": two,
+        "recipes_once_seconds": round(once, 1),
+        "same_recommendation": one["recommended"] == two["recommended"],
+        "ratio_wall": round(two["wall_seconds"] / one["wall_seconds"], 3),
+        "ratio_to_recommendation": round(two["seconds_to_recommendation"] / one["seconds_to_recommendation"], 3),
+        "sequential_over_recipes_once": round(two["seconds_to_recommendation"] / once, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["sample", *SHARED])
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--max-train", type=int, default=500)
+    parser.add_argument("--max-test", type=int, default=500)
+    parser.add_argument("--learning-curve", action="store_true", help="curves on the shared data sets too")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sequential-speed-cpu.json")
+    args = parser.parse_args()
+    report: dict[str, Any] = {"benchmark": "sequential-speed", "machine": machine(), "options": vars(args) | {}}
+    report["options"] = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    report["datasets"] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        for name in args.datasets:
+            if name == "sample":
+                data, curves, rows = SAMPLE, True, None
+            else:
+                data = work / name
+                data.mkdir()
+                rows = {
+                    "train": cut(args.datasets_dir / name / "train.csv", data / "train.csv", args.max_train, args.seed),
+                    "test": cut(args.datasets_dir / name / "test.csv", data / "test.csv", args.max_test, args.seed),
+                }
+                curves = args.learning_curve
+            entry = measure(name, data, work, curves) | {"rows": rows}
+            report["datasets"][name] = entry
+            write_json(args.out, report)  # after each data set: a long run interrupted keeps what it measured
+            print(
+                f"{name}: full {entry['full']['wall_seconds']} s ({entry['full']['recommended']}), sequential "
+                f"{entry['sequential']['wall_seconds']} s ({entry['sequential']['recommended']}); to the "
+                f"recommendation {entry['ratio_to_recommendation']}x, wall {entry['ratio_wall']}x, "
+                f"{entry['sequential_over_recipes_once']}x the recipes once; fine-tuning runs "
+                f"{entry['full']['finetune_runs']} -> {entry['sequential']['finetune_runs']}",
+                flush=True,
+            )
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
