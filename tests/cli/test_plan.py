@@ -59,6 +59,19 @@ def test_a_budget_shows_its_cuts_or_that_nothing_was_cut() -> None:
     assert fits[2:] == ["  --budget 2h: the full plan fits, nothing cut"]
 
 
+def test_a_sequential_plan_names_its_first_runs_and_says_it_runs_without_a_deadline() -> None:
+    suggested = {"when_over_seconds": 1800, "budget_seconds": 900, "estimated_seconds": 840.0, "cuts": []}
+    lines = plan_lines(HOLDOUT, budget(protocol="sequential", estimated_seconds_first_runs=1320.0, suggested=suggested))
+    assert lines[2] == (
+        "  sequential protocol: one run of each strategy is about 22.0 min; the rest runs only where it can still "
+        "change the recommendation"
+    )
+    assert lines[3] == (
+        "  estimated 72.0 min, over 30.0 min: --budget 15m would run one of each strategy in about 14.0 min and the "
+        "rest while time is left; running the sequential protocol without a deadline"
+    )
+
+
 def test_budget_option_spells_durations_as_the_option_reads_them() -> None:
     assert [budget_option(s) for s in (900, 3600, 5400, 90)] == ["15m", "1h", "90m", "90s"]
 
@@ -98,7 +111,8 @@ def test_the_plan_is_announced_before_the_first_strategy_finishes(
         on_plan=lambda comparison: events.append(f"plan with {len(comparison.results)} results"),
         on_result=lambda result: events.append(f"{result.name} {result.status}"),
     )
-    assert events == ["plan with 0 results", "zero-shot ok", "probe ok"]
+    # The sequential protocol runs the cheaper strategy first, whichever it is here.
+    assert events[0] == "plan with 0 results" and sorted(events[1:]) == ["probe ok", "zero-shot ok"]
 
 
 # A machine this slow makes the default plan hours long (the tiny model would run it in seconds): the plan, not the
@@ -139,8 +153,12 @@ def test_the_command_prints_the_plan_and_the_budget_that_fits_before_any_strateg
     assert lines[1].startswith("  estimated time: ") and all(
         name in lines[1] for name in ("zero-shot", "probe", "finetune", "finetune curve")
     )
-    (advice,) = [line for line in lines if "--budget 15m would cut it to about" in line]
-    assert advice.startswith("  estimated ") and "over 30.0 min" in advice and advice.endswith("running the full plan")
+    (advice,) = [line for line in lines if "--budget 15m would run one of each strategy in about" in line]
+    assert (
+        advice.startswith("  estimated ")
+        and "over 30.0 min" in advice
+        and advice.endswith("running the sequential protocol without a deadline")
+    )
     assert not (out / "results.json").exists()  # nothing ran yet
 
 

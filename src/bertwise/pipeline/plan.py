@@ -59,9 +59,10 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
     elif config.budget_seconds is not None:
         plan = _budgeted(plan, split, calibration, config.budget_seconds)
     elif sum(uncut.values()) > LONG_PLAN_SECONDS:
-        suggested = _suggestion(plan, split, calibration)
+        suggested = _suggestion(plan, split, calibration, sequential=sequential)
     parts = budgeting.estimate(plan, split, calibration)
     record = {
+        "protocol": config.protocol,
         "limit_seconds": config.budget_seconds,
         "estimated_seconds": round(sum(parts.values()), 1),
         "estimated_seconds_uncut": round(sum(uncut.values()), 1),
@@ -71,6 +72,11 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
         "cuts": list(plan.cuts),
         "suggested": suggested,
     }
+    if sequential:
+        # What the answer itself needs: one run of every strategy, no curve. The rest may stop early.
+        record["estimated_seconds_first_runs"] = round(
+            sum(budgeting.estimate(_first_runs(plan), split, calibration).values()), 1
+        )
     rule, curve_rule = _rules(plan, config) if sequential else (None, None)
     return Planned(
         plan=plan,
@@ -105,8 +111,7 @@ def _essentials_budgeted(plan: Plan, split: DataSplit, calibration: Calibration,
     """Under the sequential protocol a budget cuts at plan time only what the answer needs, one run of every
     strategy (folds, then the training length), so that it fits; seeds and curves are kept in the plan and run while
     the deadline has time for them (:mod:`bertwise.evaluation.deadline`), most useful first."""
-    essentials = replace(plan, protocol=replace(plan.protocol, seeds=plan.protocol.seeds[:1]), curve=None)
-    cut = budgeting.fit_to_budget(essentials, split, calibration, limit)
+    cut = budgeting.fit_to_budget(_first_runs(plan), split, calibration, limit)
     protocol = replace(plan.protocol, folds=cut.protocol.folds)
     curve = plan.curve
     if curve is not None and cut.protocol.folds[0] != plan.protocol.folds[0]:
@@ -128,9 +133,18 @@ def _calibration(config: CompareConfig, split: DataSplit, run_cache: RunCache | 
     return calibration, False
 
 
-def _suggestion(plan: Plan, split: DataSplit, calibration: Calibration) -> dict[str, Any]:
-    """What ``--budget`` with SUGGESTED_BUDGET_SECONDS would do to a long plan."""
-    shorter = _budgeted(plan, split, calibration, SUGGESTED_BUDGET_SECONDS)
+def _first_runs(plan: Plan) -> Plan:
+    """``plan`` with one run of every strategy and no learning curve: what the answer itself needs."""
+    return replace(plan, protocol=replace(plan.protocol, seeds=plan.protocol.seeds[:1]), curve=None)
+
+
+def _suggestion(plan: Plan, split: DataSplit, calibration: Calibration, *, sequential: bool) -> dict[str, Any]:
+    """What ``--budget`` with SUGGESTED_BUDGET_SECONDS would do to a long plan (under the sequential protocol, to the
+    first run of each strategy; the rest would run while time is left)."""
+    if sequential:
+        shorter = _first_runs(_essentials_budgeted(plan, split, calibration, SUGGESTED_BUDGET_SECONDS))
+    else:
+        shorter = _budgeted(plan, split, calibration, SUGGESTED_BUDGET_SECONDS)
     shorter_seconds = sum(budgeting.estimate(shorter, split, calibration).values())
     fits = shorter_seconds <= SUGGESTED_BUDGET_SECONDS
     return {

@@ -52,6 +52,12 @@ def plan_lines(protocol: EvaluationProtocol, budget: Mapping[str, Any]) -> list[
     total = budget.get("estimated_seconds", sum(parts.values()))
     shown = ", ".join(f"{part} {duration(seconds)}" for part, seconds in parts.items())
     lines.append(f"  estimated time: {duration(total)} ({shown})")
+    first_runs = budget.get("estimated_seconds_first_runs")
+    if first_runs is not None:
+        lines.append(
+            f"  sequential protocol: one run of each strategy is about {duration(first_runs)}; the rest runs only "
+            "where it can still change the recommendation"
+        )
     limit = budget.get("limit_seconds")
     if limit is not None:
         uncut = budget.get("estimated_seconds_uncut", total)
@@ -61,7 +67,7 @@ def plan_lines(protocol: EvaluationProtocol, budget: Mapping[str, Any]) -> list[
         lines += [f"  budget cut: {cut}" for cut in cuts]
     suggested = budget.get("suggested")
     if suggested:
-        lines.append(_long_plan_advice(total, suggested))
+        lines.append(_long_plan_advice(total, suggested, budget.get("protocol", "full")))
     return lines
 
 
@@ -73,21 +79,25 @@ def _any_seed_dependent(parts: Mapping[str, Any]) -> bool:
     return any(strategy_tags(part).seed_dependent for part in parts if part in known)
 
 
-def _long_plan_advice(total: float, suggested: Mapping[str, Any]) -> str:
+def _long_plan_advice(total: float, suggested: Mapping[str, Any], protocol: str) -> str:
     """The line for an unbudgeted plan over ``when_over_seconds``: the ``--budget`` that fits, and what it cuts."""
+    running = "running the full plan" if protocol == "full" else "running the sequential protocol without a deadline"
     option = f"--budget {budget_option(suggested['budget_seconds'])}"
     cuts = "; ".join(suggested.get("cuts") or [])
     over = f"  estimated {duration(total)}, over {duration(suggested['when_over_seconds'])}: "
-    if suggested.get("fits", True):
+    if suggested.get("fits", True) and protocol != "full":
+        cut = f" ({cuts})" if cuts else ""
         return (
-            f"{over}{option} would cut it to about {duration(suggested['estimated_seconds'])} ({cuts}); "
-            "running the full plan"
+            f"{over}{option} would run one of each strategy in about {duration(suggested['estimated_seconds'])}{cut} "
+            f"and the rest while time is left; {running}"
         )
+    if suggested.get("fits", True):
+        return f"{over}{option} would cut it to about {duration(suggested['estimated_seconds'])} ({cuts}); {running}"
     cut = f" after its cuts ({cuts})" if cuts else ""
     return (
         f"{over}even {option} would leave about {duration(suggested['estimated_seconds'])}{cut}, so no budget makes "
         f"it fit {duration(suggested['budget_seconds'])}: fewer strategies (--strategies) or fewer rows would; "
-        "running the full plan"
+        f"{running}"
     )
 
 
