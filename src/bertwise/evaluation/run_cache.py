@@ -55,7 +55,8 @@ from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.learning_curve import CurvePlan
 from bertwise.evaluation.protocol import Protocol
-from bertwise.evaluation.runner import Fit, StrategyResult, library_versions
+from bertwise.evaluation.records import library_versions
+from bertwise.evaluation.runner import Fit, StrategyResult
 from bertwise.strategies.cost import Calibration
 from bertwise.util import atomic
 from bertwise.util.version import __version__

@@ -24,7 +24,8 @@ from bertwise.backbone.cache import cache_directory, use_cache_dir
 from bertwise.config import CompareConfig
 from bertwise.data.split import resolve_parts
 from bertwise.evaluation.budget import parse_duration
-from bertwise.evaluation.runner import StrategyResult, machine_description, software_versions
+from bertwise.evaluation.records import machine_description, software_versions
+from bertwise.evaluation.runner import StrategyResult
 from bertwise.pipeline import progress as events
 from bertwise.pipeline.best import release_models, save_recommended
 from bertwise.pipeline.plan import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS, Planned, make_plan

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bertwise.data.dataset import DataSplit
-from bertwise.evaluation.runner import StrategyResult, write_predictions
+from bertwise.evaluation.records import write_predictions
+from bertwise.evaluation.runner import StrategyResult
 from bertwise.exceptions import ConfigError
 from bertwise.report.html import render_html
 from bertwise.report.markdown import render_markdown
