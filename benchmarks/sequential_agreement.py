@@ -46,7 +46,7 @@ import numpy as np
 from bertwise.config import PRIORITY_TOLERANCE_POINTS, CompareConfig
 from bertwise.evaluation.runner import StrategyResult, summarize_runs
 from bertwise.evaluation.sequential import StoppingRule, decide, look
-from bertwise.evaluation.statistics import paired_bootstrap
+from bertwise.pipeline.stages import paired_entries
 from bertwise.recommendation import choose
 
 RESULTS = Path(__file__).parent / "results" / "sequential-agreement.json"
@@ -136,38 +136,14 @@ def _result(name: str, scenario: Scenario, runs: np.ndarray, config: CompareConf
     )
 
 
-def _paired(scenario: Scenario, a: StrategyResult, b: StrategyResult, config: CompareConfig) -> dict[str, Any]:
-    """One entry as ``pipeline.stages.paired_differences`` writes it (the fields the recommendation reads)."""
-    if a.metrics["macro_f1"] < b.metrics["macro_f1"]:
-        a, b = b, a
-    difference = paired_bootstrap(
-        scenario.y_true,
-        a.run_predictions,  # type: ignore[arg-type]
-        b.run_predictions,  # type: ignore[arg-type]
-        scenario.classes,
-        resamples=config.bootstrap_resamples,
-        confidence=config.confidence,
-        seed=config.seed,
-    )
-    return {
-        "a": a.name,
-        "b": b.name,
-        "metric": "macro_f1",
-        "difference": round(difference.difference, 4),
-        "interval": [round(difference.low, 4), round(difference.high, 4)],
-        "p_value": round(difference.p_value, 4),
-        "significant": bool(difference.significant),
-    }
-
-
 def _recommendations(
     scenario: Scenario, fixed: list[StrategyResult], finetune_runs: np.ndarray, config: CompareConfig
 ) -> dict[str, str]:
     """Each priority's chosen strategy, with fine-tuning's results from ``finetune_runs``."""
     finetune = _result("finetune", scenario, finetune_runs, config)
     results = [*fixed, finetune]
-    paired = [_paired(scenario, fixed[0], fixed[1], config)]
-    paired += [_paired(scenario, finetune, other, config) for other in fixed]
+    # Built as the pipeline builds them (the McNemar p-value beside each is computed too, though choose ignores it).
+    paired = paired_entries(results, scenario.y_true, scenario.classes, config)
     return {
         priority: choose(results, paired, tolerance)[0].name
         for priority, tolerance in PRIORITY_TOLERANCE_POINTS.items()

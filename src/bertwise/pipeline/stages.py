@@ -308,10 +308,16 @@ def paired_differences(
     results: Sequence[StrategyResult], split: DataSplit, config: CompareConfig
 ) -> list[dict[str, Any]]:
     """Every pair of finished strategies, scored on the same test items: a - b in macro-F1 with its interval."""
+    return paired_entries(results, class_indices(split), len(split.classes), config)
+
+
+def paired_entries(
+    results: Sequence[StrategyResult], y_true: np.ndarray, n_classes: int, config: CompareConfig
+) -> list[dict[str, Any]]:
+    """:func:`paired_differences` on test classes ``y_true`` (indices) of ``n_classes`` classes."""
     from bertwise.evaluation.statistics import mcnemar, paired_bootstrap
 
     finished = [r for r in results if r.status == "ok" and r.run_predictions is not None]
-    y_true = class_indices(split)
     pairs = []
     for first, one in enumerate(finished):
         for other in finished[first + 1 :]:
@@ -321,7 +327,7 @@ def paired_differences(
                 y_true,
                 a.run_predictions,  # type: ignore[arg-type]
                 b.run_predictions,  # type: ignore[arg-type]
-                len(split.classes),
+                n_classes,
                 metric="macro_f1",
                 resamples=config.bootstrap_resamples,
                 confidence=config.confidence,
