@@ -223,7 +223,10 @@ def test_a_clear_winner_is_decided_after_one_run(y_true: np.ndarray) -> None:
     # The widened interval: the bootstrap one with the run spread it lacks (all of the 3-point prior) combined in
     # quadrature, then moved out by how far the two runs not yet seen could move the mean.
     expected = widen(
-        *ahead.interval, allowance(rule.z, 0.03, 1, 3), center=ahead.difference, lacking=lacking_spread(rule.z, 0.03, 0)
+        *ahead.interval,
+        allowance(rule.z, 0.03, 1, 3),
+        center=ahead.difference,
+        lacking=lacking_spread(rule.final_z, 0.03, 0),
     )
     assert ahead.widened == pytest.approx(expected)
     assert ahead.confidence == pytest.approx(0.975)
@@ -252,10 +255,10 @@ def test_identical_predictions_are_equivalent_only_with_a_tolerance(y_true: np.n
 
 
 def test_the_decision_waits_until_enough_runs_exist(y_true: np.ndarray) -> None:
-    """A 15-point lead: too little after one run, with two runs unseen at a 3-point prior spread; decided after two."""
+    """A 13-point lead: too little after one run, with two runs unseen at a 3-point prior spread; decided after two."""
     rng = np.random.default_rng(6)
     rival = _predictions(rng, y_true, 0.68)[None, :]
-    runs = np.stack([_predictions(rng, y_true, 0.83) for _ in range(3)])
+    runs = np.stack([_predictions(rng, y_true, 0.81) for _ in range(3)])
     rule = StoppingRule(tolerance_points=1.0, error_rate=0.05, looks=2)
     looks = [_look(y_true, runs[:done], rival, rule) for done in (1, 2, 3)]
     assert [seen.decision for seen in looks] == [None, "ahead", "ahead"]

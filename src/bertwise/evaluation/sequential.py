@@ -4,22 +4,25 @@ After each unit of work (a seed's run, a learning-curve repeat, half of a fine-t
 difference to its rival is updated, and further work stops once that difference is *decided* at the priority's
 tolerance: its interval lies wholly below the tolerance band (behind), wholly above it (ahead), or, with a tolerance
 above zero, wholly inside it (practically equivalent). These are the verdicts the recommendation reads
-(:mod:`bertwise.recommendation`); when one is decided, the runs still planned could narrow its interval but not
-change it, at the stated error rate.
+(:mod:`bertwise.recommendation`). A look asks whether the full protocol, had it run every planned unit, would read
+the same verdict from its interval; the error rate it states is the chance that it would not.
 
-Two corrections keep the error rate honest:
+The test items are the same for both protocols; what the full protocol would add is the runs still planned. So a look
+predicts the full protocol's interval from what it has, and widens it for what is still random:
 
-* **Looking repeatedly.** Every look is a chance to stop wrongly, so the error rate is shared among the planned looks
-  (Bonferroni): with ``looks`` planned, each look's interval is at confidence ``1 - error_rate / looks``. Bonferroni
-  holds whatever the dependence between looks, at the price of some caution.
-* **Runs not yet seen.** The runs still planned would move the mean, and the full protocol's interval samples
-  runs as well as test items. So a look widens each side of the interval in two ways. The run-to-run spread the
-  interval lacks, ``z * sqrt(spread**2 - observed**2)`` (all of it after one run; the top-up to the prior when two or
-  three runs happen to agree), is independent of which test items were drawn, so it is combined with the interval's
-  half-width in quadrature, as the full protocol's two-level bootstrap combines them. How far the remaining runs can
-  move the mean, ``z * spread * sqrt(remaining / (planned * done))``, is added on top. ``spread`` is the larger of
-  the runs' observed standard deviation and the strategy's prior (its ``run_spread_points`` tag). The simulation in
-  docs/sequential.md measures how often this stops where the full protocol would have answered otherwise.
+* **The interval the full protocol would read**: the paired bootstrap's, at the comparison's own confidence
+  (``1 - error_rate``, 95 %), with the run-to-run spread it still lacks, ``z_final * sqrt(spread**2 - observed**2)``
+  (all of it after one run; the top-up to the prior when two or three runs happen to agree), combined in quadrature:
+  that spread is independent of which test items were drawn, and the full protocol's two-level bootstrap combines the
+  two the same way.
+* **Where the runs still planned can move its centre**: ``z * spread * sqrt(remaining / (planned * done))``, added on
+  each side, with ``z`` at the look's confidence ``1 - error_rate / looks``: the error rate is shared among the
+  planned looks (Bonferroni, which holds whatever the dependence between looks), since each is a chance to stop
+  wrongly.
+
+``spread`` is the larger of the runs' observed standard deviation and the strategy's prior (its ``run_spread_points``
+tag). The simulation in docs/sequential.md measures how often this stops where the full protocol would have answered
+otherwise.
 
 :func:`decide` and :func:`widen` are the rule on numbers; :func:`look` applies it to predictions.
 """
@@ -39,8 +42,9 @@ Decision = Literal["behind", "ahead", "equivalent"]
 RULE_TEXT = (
     "after each run, curve repeat or half of a training schedule, a strategy's paired macro-F1 difference to its "
     "rival is updated; work on it stops once the interval lies wholly outside the priority's tolerance band (or, "
-    "with a tolerance above 0, wholly inside it). The error rate is shared among the planned looks (Bonferroni), and "
-    "the interval is widened for the runs not yet seen (the larger of their observed spread and a prior)"
+    "with a tolerance above 0, wholly inside it). The interval is the one the full protocol would read: widened for "
+    "the run-to-run spread it lacks (the larger of the observed spread and a prior) and for how far the runs not yet "
+    "seen could move it, at the error rate shared among the planned looks (Bonferroni)"
 )
 
 
@@ -62,6 +66,15 @@ class StoppingRule:
         return 1.0 - self.error_rate / max(1, self.looks)
 
     @property
+    def final_confidence(self) -> float:
+        """The confidence of the intervals the full protocol reads its verdicts from."""
+        return 1.0 - self.error_rate
+
+    @property
+    def final_z(self) -> float:
+        return NormalDist().inv_cdf(1.0 - self.error_rate / 2.0)
+
+    @property
     def z(self) -> float:
         """The normal quantile of a look's confidence, which scales the allowance for runs not yet seen."""
         return NormalDist().inv_cdf(1.0 - (1.0 - self.confidence) / 2.0)
@@ -72,6 +85,7 @@ class StoppingRule:
             "error_rate": self.error_rate,
             "looks_planned": self.looks,
             "confidence_per_look": round(self.confidence, 6),
+            "interval_confidence": round(self.final_confidence, 6),
             "rule": RULE_TEXT,
         }
 
@@ -134,8 +148,9 @@ def widen(
 
 @dataclass(frozen=True)
 class Look:
-    """One look at a strategy against its rival: the paired difference, its interval at the look's confidence, the
-    interval widened for runs not yet seen, and the verdict (None: undecided, work goes on)."""
+    """One look at a strategy against its rival: the paired difference, its interval at the comparison's confidence,
+    that interval widened for the runs not yet seen (their spread, and how far they could move the centre at the
+    look's ``confidence``), and the verdict (None: undecided, work goes on)."""
 
     part: str  # "strategies", "curve" or "training"
     strategy: str
@@ -204,13 +219,13 @@ def look(
     from bertwise.evaluation.statistics import paired_bootstrap
 
     difference = paired_bootstrap(
-        y_true, runs, rival_runs, n_classes, resamples=resamples, confidence=rule.confidence, seed=seed
+        y_true, runs, rival_runs, n_classes, resamples=resamples, confidence=rule.final_confidence, seed=seed
     )
     per_run = per_run_macro_f1(y_true, runs, n_classes)
     spread = run_spread(per_run, prior_spread_points)
     observed = float(np.std(per_run, ddof=1)) if len(per_run) >= 2 else 0.0
     done = runs.shape[0]
-    lacking = lacking_spread(rule.z, spread, observed) if done < planned else 0.0
+    lacking = lacking_spread(rule.final_z, spread, observed) if done < planned else 0.0
     widened = widen(
         difference.low,
         difference.high,
