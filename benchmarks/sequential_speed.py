@@ -8,8 +8,8 @@ the fine-tuning runs each made, what the sequential protocol stopped and why, an
 recipes run once each (the article's zero-shot, probe and fine-tuning, one seed: the sum of the first fit's fit and
 predict seconds of each strategy in the full run). Ratios: sequential / full, and sequential / recipes-once.
 
-Shared data sets are cut to ``--max-train`` and ``--max-test`` rows (a seeded random sample of each file, all classes
-kept where the sample holds them) so that the full protocol finishes on 2 CPU cores; ``--learning-curve`` adds the
+Shared data sets are cut to ``--max-train`` and ``--max-test`` rows (a seeded class-balanced sample of each file)
+so that the full protocol finishes on 2 CPU cores; ``--learning-curve`` adds the
 curves to both runs (the README's sample is always run with them, as the README runs it).
 
     .venv/bin/python benchmarks/sequential_speed.py --out benchmarks/results/sequential-speed-cpu.json
@@ -36,11 +36,22 @@ SHARED = ("sst2", "trec6", "banking77", "gard_question_types", "medical_abstract
 
 
 def cut(source: Path, target: Path, rows: int, seed: int) -> int:
-    """A seeded random ``rows`` of ``source`` (a text,label CSV) written to ``target``; returns the rows written."""
+    """A seeded, class-balanced ``rows`` of ``source`` (a text,label CSV) written to ``target``: the classes take turns,
+    each giving its next row in a shuffled order, so every class keeps as many rows as it can (a plain random sample
+    of 77 classes leaves some with one row, too few to train on). Returns the rows written."""
     with source.open(newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
-    random.Random(seed).shuffle(records)
-    kept = records[:rows]
+    rng = random.Random(seed)
+    rng.shuffle(records)
+    by_class: dict[str, list[dict[str, str]]] = {}
+    for record in records:
+        by_class.setdefault(record["label"], []).append(record)
+    kept: list[dict[str, str]] = []
+    turn = 0
+    while len(kept) < rows and any(turn < len(group) for group in by_class.values()):
+        kept += [group[turn] for group in by_class.values() if turn < len(group)][: rows - len(kept)]
+        turn += 1
+    rng.shuffle(kept)
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["text", "label"])
         writer.writeheader()

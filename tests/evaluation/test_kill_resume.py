@@ -25,14 +25,15 @@ import pytest
 
 from tests.conftest import SAMPLE
 
-# The driver: compare with fast settings (one fixed test set, two fine-tuning seeds, a short learning curve).
+# The driver: compare with fast settings (one fixed test set, two fine-tuning seeds, a short learning curve), under the
+# full protocol so that every kill point below is reached in the order named.
 DRIVER = """
 import sys
 from bertwise import compare
 data, model, out = sys.argv[1:4]
 compare(
     data, model=model, out=out, seeds=2, device="cpu", precision="float32",
-    curve_repeats={"probe": 2, "finetune": 1}, bootstrap_resamples=100,
+    curve_repeats={"probe": 2, "finetune": 1}, bootstrap_resamples=100, protocol="full",
 )
 """
 EARLIER = ["calibration", "zero-shot", "probe"]

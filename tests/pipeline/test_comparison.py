@@ -118,7 +118,10 @@ def test_every_metric_has_an_interval_around_its_mean(two_runs: tuple[dict[str, 
         assert set(strategy["per_class"]) == {"cooking", "sports", "weather"}
         assert sum(map(sum, strategy["confusion_matrix"]["matrix"])) == 36  # every row tested once, by 3 folds
     finetune = next(s for s in saved["strategies"] if s["name"] == "finetune")
-    assert [run["seed"] for run in finetune["runs"]] == [0, 1]
+    # Two seeds planned; the sequential protocol runs the second unless the first already decided the answer.
+    seeds, stopping = [run["seed"] for run in finetune["runs"]], finetune["stopping"]
+    assert stopping["planned_runs"] == 2 and seeds == [0, 1][: stopping["runs"]]
+    assert (stopping["stopped"] is not None) == (seeds == [0])
 
 
 def test_paired_differences_cover_every_pair_higher_first(
@@ -193,6 +196,7 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     """results.json without what describes this run rather than the comparison: the machine, times, reuse."""
     kept = {key: value for key, value in saved.items() if key not in ("machine", "resumed")}
     kept["budget"] = {key: value for key, value in saved["budget"].items() if key != "measured_seconds_by_part"}
+    kept["stopping"] = {key: value for key, value in saved["stopping"].items() if key != "seconds_to_recommendation"}
     return kept
 
 
@@ -227,7 +231,8 @@ def fixed_test_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-CACHED = {"seeds": 1, **FAST}
+# The full protocol, in the order asked for: these tests name the stages a rerun reuses, in that order.
+CACHED = {"seeds": 1, "protocol": "full", **FAST}
 
 
 @pytest.fixture(scope="module")
@@ -375,7 +380,10 @@ def test_the_plan_comes_first_and_a_long_one_names_the_budget_that_fits_15_minut
     assert suggested["budget_seconds"] == SUGGESTED_BUDGET_SECONDS
     assert 0 < suggested["estimated_seconds"] <= SUGGESTED_BUDGET_SECONDS and suggested["cuts"]
     assert lines[0].startswith("plan: cross-validation (5 folds)")
-    assert any("--budget 15m would cut it to about" in line and suggested["cuts"][0] in line for line in lines)
+    assert any(
+        "--budget 15m would run one of each strategy in about" in line and suggested["cuts"][0] in line
+        for line in lines
+    )
     assert not (tmp_path / "out" / "results.json").exists()
 
 

@@ -72,6 +72,11 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
         "cuts": list(plan.cuts),
         "suggested": suggested,
     }
+    if sequential and config.budget_seconds is not None:
+        record["deadline"] = (
+            "one run of each strategy was fitted into the budget; further seeds and the learning curves run while "
+            "it has time for them, most useful first"
+        )
     if sequential:
         # What the answer itself needs: one run of every strategy, no curve. The rest may stop early.
         record["estimated_seconds_first_runs"] = round(
@@ -116,8 +121,7 @@ def _essentials_budgeted(plan: Plan, split: DataSplit, calibration: Calibration,
     curve = plan.curve
     if curve is not None and cut.protocol.folds[0] != plan.protocol.folds[0]:
         curve = refit_plan(curve, split, protocol)
-    later = "further seeds and the learning curves run while the budget has time for them, most useful first"
-    return replace(plan, protocol=protocol, curve=curve, schedule_scale=cut.schedule_scale, cuts=(*cut.cuts, later))
+    return replace(plan, protocol=protocol, curve=curve, schedule_scale=cut.schedule_scale, cuts=cut.cuts)
 
 
 def _calibration(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> tuple[Calibration, bool]:

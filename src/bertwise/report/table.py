@@ -65,6 +65,8 @@ def plan_lines(protocol: EvaluationProtocol, budget: Mapping[str, Any]) -> list[
         fits = "the full plan fits, nothing cut" if not cuts else f"the full plan is {duration(uncut)}, cut to fit"
         lines.append(f"  --budget {budget_option(limit)}: {fits}")
         lines += [f"  budget cut: {cut}" for cut in cuts]
+        if budget.get("deadline"):
+            lines.append(f"  then: {budget['deadline']}")
     suggested = budget.get("suggested")
     if suggested:
         lines.append(_long_plan_advice(total, suggested, budget.get("protocol", "full")))
