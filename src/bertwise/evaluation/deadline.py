@@ -49,6 +49,12 @@ class Deadline:
         if raw > 0 and seconds > 0:
             self.ratios.setdefault((name, work.curve_point), []).append(seconds / raw)
 
+    def training_stop(self, step: int, total_steps: int) -> str | None:
+        """Why a training run at ``step`` of ``total_steps`` stops now (the budget's time is spent), or None."""
+        if self.remaining() > 0:
+            return None
+        return f"the budget ran out at step {step} of {total_steps}"
+
     def refusal(self, name: str, work: FitWork | Sequence[FitWork], what: str) -> str | None:
         """Why ``what`` (one fit of ``name``, or several) does not fit in the time left, or None when it does."""
         works = [work] if isinstance(work, FitWork) else list(work)

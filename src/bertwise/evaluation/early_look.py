@@ -44,8 +44,9 @@ class EarlyLook:
 
     def __call__(self, progress: TrainingProgress) -> str | None:
         where = f"step {progress.step} of {progress.total_steps}"
-        if self.deadline is not None and self.deadline.remaining() <= 0:
-            return f"the budget ran out at {where}"
+        spent = self.deadline.training_stop(progress.step, progress.total_steps) if self.deadline is not None else None
+        if spent is not None:
+            return spent
         if self.looks or 2 * progress.step < progress.total_steps:
             return None
         gain = remaining_gain(progress.history, progress.total_steps)

@@ -170,9 +170,7 @@ class _DeadlineMonitor:
     deadline: Deadline
 
     def __call__(self, progress: TrainingProgress) -> str | None:
-        if self.deadline.remaining() > 0:
-            return None
-        return f"the budget ran out at step {progress.step} of {progress.total_steps}"
+        return self.deadline.training_stop(progress.step, progress.total_steps)
 
 
 def _seeds_from(first: int, planned: int) -> str:
