@@ -47,6 +47,7 @@ from bertwise.recommendation import Recommendation, recommend
 from bertwise.strategies.registry import (
     check_strategy_names,
     default_curve_repeats,
+    default_strategy_names,
     strategy_names,
     strategy_tags,  # the strategies import scikit-learn
 )
@@ -135,7 +136,7 @@ def compare(
     if test_size is not None:
         cross_validation_below = 0  # the user asked for a hold-out of this size
 
-    strategies = tuple(strategies) if strategies is not None else strategy_names()
+    strategies = tuple(strategies) if strategies is not None else default_strategy_names()
     check_strategy_names(strategies)
     config = CompareConfig(
         strategies=strategies,

@@ -46,6 +46,9 @@ class StrategyTags:
     # by the sequential protocol until runs measure it (a prior; docs/sequential.md says where each value comes from).
     run_spread_points: float = 0.0
     spoken_name: str = ""  # how a sentence names it ("fine-tuning", "the probe"); empty: ``name``
+    # Runs when a comparison names no strategies; False for strategies that are opt-in (slow, or answering a narrower
+    # question), so adding one to the registry does not lengthen everyone's default comparison.
+    compared_by_default: bool = True
 
     @property
     def in_words(self) -> str:

@@ -41,6 +41,11 @@ def strategy_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*_BUILT_IN, *_registered]))
 
 
+def default_strategy_names() -> tuple[str, ...]:
+    """The strategies a comparison runs when it names none: those whose tags say ``compared_by_default``."""
+    return tuple(name for name in strategy_names() if strategy_tags(name).compared_by_default)
+
+
 def check_strategy_name(name: str) -> None:
     """A ConfigError naming the known strategies when ``name`` is not one (imports no strategy module)."""
     if name not in strategy_names():
