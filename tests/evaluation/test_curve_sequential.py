@@ -8,6 +8,7 @@ a chosen share of the test rows, and that counts every fit asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -64,10 +65,17 @@ class FakeFits:
     def __call__(self, store: Any, fit_id: str, **fit_args: Any) -> Fit:
         name, per_class, repeat = fit_id.rsplit("-", 2)
         self.calls.append((name, int(per_class), int(repeat)))
-        self.clock += self.seconds
+        details: dict[str, Any] = {}
+        monitor = fit_args.get("monitor")
+        for step in range(1, 11):  # ten training steps, a tenth of the fit's time each, the monitor asked after each
+            self.clock += self.seconds / 10
+            reason = monitor(SimpleNamespace(step=step, total_steps=10)) if monitor is not None else None
+            if reason:  # training ends here; predicting is instant
+                details = {"stopped_by": reason, "stopped_at_step": step}
+                break
         chosen = predictions(self.share(name, int(per_class)))
         probabilities = np.eye(2)[chosen]
-        return Fit(probabilities, self.seconds, 0.0, 0.0, None, {}, {})
+        return Fit(probabilities, self.seconds, 0.0, 0.0, None, {}, details)
 
     def fitted(self, name: str, per_class: int) -> list[int]:
         return [repeat for fitted, point, repeat in self.calls if (fitted, point) == (name, per_class)]
@@ -182,7 +190,9 @@ def test_the_deadline_skips_the_fits_it_has_no_time_for_and_says_why(monkeypatch
     # The probe's estimate is a second per training row (16 rows at 8 per class); measured fits take 30 s, and the
     # deadline follows them: 30 s left after two fits is enough for a third, 15 s is not.
     calibration = Calibration(encode_texts_per_second=100.0, train_examples_per_second=10.0, probe_seconds_per_row=1.0)
-    deadline = Deadline(limit_seconds=75.0, started=0.0, calibration=calibration, clock=lambda: fakes.clock)
+    deadline = Deadline(
+        limit_seconds=75.0, started=0.0, calibration=calibration, clock=lambda: fakes.clock, finishing_seconds=0.0
+    )
     curve_plan = plan(points=(8, 16, 32), probe=3)
     result = curve(fakes, monkeypatch, curve_plan, deadline=deadline)
 
@@ -193,6 +203,25 @@ def test_the_deadline_skips_the_fits_it_has_no_time_for_and_says_why(monkeypatch
     assert skipped.endswith("of the budget left; so were its later points (16, 32 per class)")
     assert result["stopping"]["looks"] == result["stopping"]["stopped"] == []
     assert deadline.correction("probe", True) == pytest.approx(30.0 / 16.0)  # the measured fits were recorded
+
+
+def test_a_curve_fit_whose_training_the_budget_ends_is_abandoned_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes = FakeFits(lambda name, per_class: 0.8, seconds=30.0)
+    # Fine-tuning's estimate (4 s) lets the first fit start with 20 s left; it really takes 30 s, so the deadline
+    # ends its training at step 7 of 10. A point trained on less than planned would misstate that many examples.
+    calibration = Calibration(encode_texts_per_second=1e6, train_examples_per_second=1e6, probe_seconds_per_row=0.0)
+    deadline = Deadline(
+        limit_seconds=20.0, started=0.0, calibration=calibration, clock=lambda: fakes.clock, finishing_seconds=0.0
+    )
+    result = curve(fakes, monkeypatch, plan(points=(8, 16), finetune=2), deadline=deadline)
+
+    assert fakes.calls == [("finetune", 8, 0)]
+    assert [(point["per_class"], point["runs"]) for point in result["strategies"]["finetune"]] == [(40.0, 1)]
+    [abandoned] = result["stopping"]["skipped_for_budget"]
+    assert abandoned == (
+        "fine-tuning's curve at 8 per class, repeat 1 abandoned: the budget ran out at step 7 of 10; "
+        "its later points were skipped (16 per class)"
+    )
 
 
 def test_without_stopping_or_deadline_the_curve_is_the_full_protocols(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,18 +21,21 @@ class FakeClock:
         return self.now
 
 
-def _deadline(limit: float = 60.0) -> tuple[Deadline, FakeClock]:
+def _deadline(limit: float = 60.0, finishing: float | None = 0.0) -> tuple[Deadline, FakeClock]:
     clock = FakeClock()
-    return Deadline(limit_seconds=limit, started=clock.now, calibration=CALIBRATION, clock=clock), clock
+    deadline = Deadline(limit, started=clock.now, calibration=CALIBRATION, clock=clock, finishing_seconds=finishing)
+    return deadline, clock
 
 
-def test_remaining_follows_the_clock() -> None:
-    deadline, clock = _deadline(60.0)
-    assert deadline.remaining() == pytest.approx(60.0)
-    clock.now += 45.0
+def test_remaining_follows_the_clock_and_keeps_time_back_for_the_report() -> None:
+    deadline, clock = _deadline(60.0, finishing=None)
+    assert deadline.remaining() == pytest.approx(60.0 - 15.0)  # the finishing stages' 15 s, the least kept back
+    clock.now += 30.0
     assert deadline.remaining() == pytest.approx(15.0)
     clock.now += 30.0
     assert deadline.remaining() == pytest.approx(-15.0)
+    long, _ = _deadline(1800.0, finishing=None)
+    assert long.remaining() == pytest.approx(1800.0 * 0.95)  # 5 % of a longer budget
 
 
 def test_estimates_follow_the_measured_fits() -> None:

@@ -122,7 +122,13 @@ def test_the_run_may_order_its_classes_otherwise() -> None:
 
 def test_a_spent_budget_stops_at_the_next_validation() -> None:
     now = [0.0]
-    deadline = Deadline(limit_seconds=60.0, started=0.0, calibration=Calibration(1.0, 1.0, 1.0), clock=lambda: now[0])
+    deadline = Deadline(
+        limit_seconds=60.0,
+        started=0.0,
+        calibration=Calibration(1.0, 1.0, 1.0),
+        clock=lambda: now[0],
+        finishing_seconds=0.0,
+    )
     watcher = monitor(deadline=deadline)
     winning = predicted_with_accuracy(0.99)
     assert watcher(progress_at(50, winning)) is None

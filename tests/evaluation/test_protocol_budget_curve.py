@@ -130,3 +130,33 @@ def test_budget_durations_are_read_like_people_write_them(text: str, seconds: fl
 def test_unreadable_budgets_are_refused_with_an_example(text: str) -> None:
     with pytest.raises(ConfigError, match="duration|positive"):
         parse_duration(text)
+
+
+def test_when_shorter_training_is_not_enough_the_budget_cuts_test_rows_keeping_every_class() -> None:
+    data = labeled({label: 60 for label in "abcde"})
+    test = labeled({"a": 2000, "b": 1000, "c": 500, "d": 300, "e": 1})
+    split = DataSplit(train=data, test=test, test_origin="file")
+    plan = plan_for(split, CompareConfig())
+    shortened = fit_to_budget(plan, split, CALIBRATION, 1.0)  # far too tight: the floor, and still over
+    rows = shortened.protocol.folds[0].test_rows
+    assert 300 <= len(rows) <= 310  # FEWEST_TEST_ROWS, give or take a class's rounding
+    kept = [test.labels[row] for row in rows]
+    assert set(kept) == set("abcde")  # the one-row class keeps its row
+    assert abs(kept.count("a") / len(kept) - 2000 / 3801) < 0.01  # every class its share
+    assert any(cut.startswith(f"test set cut to {len(rows)} of 3801 rows") for cut in shortened.cuts)
+    assert "it runs anyway" in shortened.cuts[-1]
+    # Between the floor and every row: the most rows that fit, and then no "over the budget" note.
+    at_floor = sum(estimate(shortened, split, CALIBRATION).values())
+    roomier = fit_to_budget(plan, split, CALIBRATION, at_floor + 3.0)
+    assert len(shortened.protocol.folds[0].test_rows) < len(roomier.protocol.folds[0].test_rows) < 3801
+    assert sum(estimate(roomier, split, CALIBRATION).values()) <= at_floor + 3.0
+    assert "it runs anyway" not in roomier.cuts[-1]
+    # The same cut every time (a rerun's cached stages must meet the same rows).
+    assert fit_to_budget(plan, split, CALIBRATION, at_floor + 3.0).protocol == roomier.protocol
+
+
+def test_cross_validation_has_no_test_set_to_cut() -> None:
+    split = cross_validated({label: 400 for label in "abc"})
+    plan = fit_to_budget(plan_for(split, CompareConfig()), split, CALIBRATION, 1.0)
+    assert not any(cut.startswith("test set cut") for cut in plan.cuts)
+    assert sorted(row for fold in plan.protocol.folds for row in fold.test_rows) == list(range(1200))

@@ -67,7 +67,7 @@ def test_without_a_rule_or_a_rival_every_planned_run_runs(y_true: np.ndarray) ->
 
 def test_the_deadline_refuses_a_later_run_but_never_the_first(y_true: np.ndarray) -> None:
     now = [0.0]
-    deadline = Deadline(60.0, 0.0, CALIBRATION, clock=lambda: now[0])
+    deadline = Deadline(60.0, 0.0, CALIBRATION, clock=lambda: now[0], finishing_seconds=0.0)
     race = _race(y_true, 0.80, deadline=deadline)
     now[0] = 59.0  # one second left: a fine-tuning run is estimated at far more
     assert race.before_run(0, [FOLD]) is True
@@ -77,7 +77,7 @@ def test_the_deadline_refuses_a_later_run_but_never_the_first(y_true: np.ndarray
 
 def test_a_training_fit_gets_the_early_look_against_the_rival_or_else_the_deadline(y_true: np.ndarray) -> None:
     now = [0.0]
-    deadline = Deadline(60.0, 0.0, CALIBRATION, clock=lambda: now[0])
+    deadline = Deadline(60.0, 0.0, CALIBRATION, clock=lambda: now[0], finishing_seconds=0.0)
     assert isinstance(_race(y_true, 0.8).monitor(0, FOLD), EarlyLook)
     alone = _race(y_true, 0.8, rival=None, deadline=deadline).monitor(0, FOLD)
     progress = TrainingProgress(

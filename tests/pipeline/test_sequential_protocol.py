@@ -83,28 +83,42 @@ class Twin(Guesser):
     )
 
 
+class Reader(_Known):
+    """Costs a second a test row (by its cost model; it really takes none): a budget must cut the test set."""
+
+    tags: ClassVar[StrategyTags] = StrategyTags(
+        name="reader", trains_backbone=False, uses_labels_for_training=True, seed_dependent=False
+    )
+
+    @classmethod
+    def fit_seconds(cls, work: FitWork, calibration: Calibration) -> float:
+        return float(work.test_rows)
+
+
 @pytest.fixture(autouse=True)
 def registered() -> Iterator[None]:
-    for strategy in (Oracle, Guesser, Twin):
+    for strategy in (Oracle, Guesser, Twin, Reader):
         registry.register(strategy)
     yield
-    for strategy in (Oracle, Guesser, Twin):
+    for strategy in (Oracle, Guesser, Twin, Reader):
         registry.unregister(strategy.tags.name)
 
 
-def _data(folder: Path) -> Path:
+def _data(folder: Path, test_rows: int = 90) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rows = ["text,label"]
-    for part, count in (("train", 60), ("test", 90)):
+    for part, count in (("train", 60), ("test", test_rows)):
         lines = [*rows, *(f"{CLASSES[i % 3]} item {i},{CLASSES[i % 3]}" for i in range(count))]
         (folder / f"{part}.csv").write_text("\n".join(lines) + "\n")
     return folder
 
 
-def _run(tmp_path: Path, tiny_bert: str, strategies: tuple[str, ...], **options: Any) -> dict[str, Any]:
+def _run(
+    tmp_path: Path, tiny_bert: str, strategies: tuple[str, ...], test_rows: int = 90, **options: Any
+) -> dict[str, Any]:
     out = tmp_path / "out"
     compare(
-        _data(tmp_path),
+        _data(tmp_path, test_rows),
         strategies=strategies,
         model=tiny_bert,
         out=out,
@@ -151,3 +165,17 @@ def test_the_full_protocol_runs_every_seed_and_writes_the_same_keys(tmp_path: Pa
     assert full["config"]["protocol"] == "full"
     assert set(full) == set(sequential)
     assert set(full["stopping"]) == set(sequential["stopping"])
+
+
+def test_a_budget_too_small_for_every_test_row_tests_fewer_and_says_so(tmp_path: Path, tiny_bert: str) -> None:
+    saved = _run(tmp_path, tiny_bert, ("reader",), test_rows=1200, budget=700.0)
+    kept = saved["protocol"]["test_rows"]
+    assert 300 <= kept < 700  # the most rows whose estimate (a second each) fits 700 s, less the calibration's
+    assert f"test set cut to {kept} of 1200 rows (stratified)" in " ".join(saved["budget"]["cuts"])
+    assert any(f"the budget kept {kept} of the 1200 test rows" in note for note in saved["dataset"]["notes"])
+    assert saved["dataset"]["test"]["rows"] == kept
+    reader = saved["strategies"][0]
+    assert [row["support"] for row in reader["per_class"].values()] == [kept // 3] * 3  # each class its share
+    assert reader["metrics"]["macro_f1"] == 1.0
+    predictions = (tmp_path / "out" / "predictions-reader.csv").read_text().splitlines()
+    assert len(predictions) == kept + 1

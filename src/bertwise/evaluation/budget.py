@@ -32,6 +32,10 @@ CALIBRATION_TEXTS = 256
 CALIBRATION_SECONDS = 1.0
 CALIBRATION_MAX_TEXTS = 1024
 SHORTEST_TRAINING = 0.25  # the budget never shortens a training schedule below this share of its planned steps
+# A budget cuts a separate test set to no fewer rows than this (or than FEWEST_TEST_ROWS_PER_CLASS per class): fewer
+# would leave macro-F1 intervals too wide to tell strategies apart.
+FEWEST_TEST_ROWS = 300
+FEWEST_TEST_ROWS_PER_CLASS = 10
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ def fit_to_budget(plan: Plan, split: DataSplit, calibration: Calibration, limit:
     if total(current) > limit and any(_scheduled(current.strategies)):
         current = _shorten(current, limit, total)
     if total(current) > limit:
+        current = _cut_test_rows(current, split, limit, total)
+    if total(current) > limit:
         current = replace(
             current,
             cuts=(
@@ -237,6 +243,49 @@ def _shorten(plan: Plan, limit: float, total: Callable[[Plan], float]) -> Plan:
             "training reaches",
         ),
     )
+
+
+def _cut_test_rows(plan: Plan, split: DataSplit, limit: float, total: Callable[[Plan], float]) -> Plan:
+    """The most rows of a separate test set (a stratified, seeded sample) with which ``plan`` fits ``limit``, down to
+    the floor; a wider interval is a better answer than a blown budget, and the cut says how much wider. Cross-
+    validation tests the training rows themselves, so it has no test set to cut."""
+    if plan.protocol.scheme == "cross-validation":
+        return plan
+    every = len(split.test)
+    floor = min(every, max(FEWEST_TEST_ROWS, FEWEST_TEST_ROWS_PER_CLASS * len(split.classes)))
+    if floor >= every:
+        return plan
+
+    def with_rows(n: int) -> Plan:
+        fold = plan.protocol.folds[0]
+        rows = tuple(range(every)) if n >= every else stratified_test_rows(split, n, plan.protocol.seeds[0])
+        return replace(plan, protocol=replace(plan.protocol, folds=(replace(fold, test_rows=rows),)))
+
+    low, high = floor, every  # the largest n in [floor, every) that fits; floor when none does
+    while high - low > max(1, every // 100):
+        middle = (low + high) // 2
+        low, high = (middle, high) if total(with_rows(middle)) <= limit else (low, middle)
+    cut = with_rows(low)
+    kept = len(cut.protocol.folds[0].test_rows)
+    widening = (every / kept) ** 0.5
+    note = (
+        f"test set cut to {kept} of {every} rows (stratified): intervals about {widening:.1f}x wider than on every row"
+    )
+    return replace(cut, cuts=(*plan.cuts, note))
+
+
+def stratified_test_rows(split: DataSplit, n: int, seed: int) -> tuple[int, ...]:
+    """About ``n`` rows of ``split.test`` (sorted): every class keeps its share, and at least one row, picked in a
+    shuffled order deterministic for ``seed``."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[Any, list[int]] = {}
+    for row, label in enumerate(split.test.labels):
+        by_class.setdefault(label, []).append(row)
+    share = n / len(split.test)
+    kept: list[int] = []
+    for rows in by_class.values():
+        kept.extend(rng.permutation(rows)[: max(1, round(share * len(rows)))].tolist())
+    return tuple(sorted(kept))
 
 
 def parse_duration(text: str) -> float:

@@ -10,6 +10,7 @@ for results.json (``learning_curve.stopping``), so that what was not run is stat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from bertwise.strategies.registry import strategy_tags
 if TYPE_CHECKING:
     from bertwise.evaluation.deadline import Deadline
     from bertwise.strategies.cost import FitWork
+    from bertwise.strategies.monitor import TrainingProgress
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,26 @@ class CurveWatch:
             return False
         if later:
             text += f"; so were its later points ({', '.join(str(point) for point in later)} per class)"
+        self.skipped_for_budget.append(text)
+        return True
+
+    def training_monitor(self, name: str) -> Callable[[TrainingProgress], str | None] | None:
+        """For a strategy that trains in steps: what ends its curve fit's training when the budget's time is spent
+        (the fit is then left out, see :meth:`stopped_by_budget`). None without a deadline or a schedule."""
+        deadline = self.deadline
+        if deadline is None or not strategy_tags(name).has_training_schedule:
+            return None
+        return lambda progress: deadline.training_stop(progress.step, progress.total_steps)
+
+    def stopped_by_budget(self, what: str, details: Mapping[str, Any], later: list[int]) -> bool:
+        """Whether a curve fit's training was ended by the deadline; such a fit is no point of the curve (it would
+        read as the score of that many examples, trained less than planned), so it is recorded as skipped."""
+        reason = details.get("stopped_by")
+        if self.deadline is None or not reason:
+            return False
+        text = f"{what} abandoned: {reason}"
+        if later:
+            text += f"; its later points were skipped ({', '.join(str(point) for point in later)} per class)"
         self.skipped_for_budget.append(text)
         return True
 

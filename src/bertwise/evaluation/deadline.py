@@ -18,6 +18,11 @@ from bertwise.util.formatting import duration
 
 # The ratios of the last few fits, not all of them: the machine's load changes during a run.
 RECENT_FITS = 3
+# Kept back from the budget for what follows the last fit (diagnostics, results.json, the report): optional work
+# must end this much before the budget does. 5 %, at least 15 s: a 10-minute sample run spent 48 s on them on a
+# heavily loaded 2-core machine (docs/sequential.md).
+FINISHING_SHARE = 0.05
+FINISHING_SECONDS = 15.0
 
 
 @dataclass
@@ -28,10 +33,16 @@ class Deadline:
     started: float
     calibration: Calibration
     clock: Callable[[], float] = time.perf_counter
+    # Seconds kept back for the finishing stages; None: FINISHING_SHARE of the budget, at least FINISHING_SECONDS.
+    finishing_seconds: float | None = None
     ratios: dict[tuple[str, bool], list[float]] = field(default_factory=dict)
 
     def remaining(self) -> float:
-        return self.limit_seconds - (self.clock() - self.started)
+        """Seconds left for optional work: the budget less what has passed and the finishing stages' share."""
+        finishing = self.finishing_seconds
+        if finishing is None:
+            finishing = max(FINISHING_SECONDS, FINISHING_SHARE * self.limit_seconds)
+        return self.limit_seconds - finishing - (self.clock() - self.started)
 
     def correction(self, name: str, curve_point: bool) -> float:
         """Measured over estimated seconds of ``name``'s recent fits of this kind (else of any kind); 1 when none."""

@@ -234,11 +234,11 @@ def _curve_fit(name: str, per_class: int, repeat: int, rows: list[int], fits: _C
         curve_point=True,
         schedule_scale=fits.schedule_scale,
     )
+    what = f"{strategy_tags(name).in_words}'s curve at {per_class} per class, repeat {repeat + 1}"
     if fits.watch.deadline is not None:
         kept = fits.store.load(fit_id) if fits.store is not None else None
         if kept is not None:
-            return kept
-        what = f"{strategy_tags(name).in_words}'s curve at {per_class} per class, repeat {repeat + 1}"
+            return None if fits.watch.stopped_by_budget(what, kept.details, later) else kept
         if fits.watch.refusal(name, work, what, later):
             return None
     fit = stored_fit(
@@ -254,9 +254,10 @@ def _curve_fit(name: str, per_class: int, repeat: int, rows: list[int], fits: _C
         overrides=fits.overrides.get(name),
         fresh=False,
         progress=False,
+        monitor=fits.watch.training_monitor(name),
     )
     fits.watch.record(name, work, fit.fit_seconds + fit.predict_seconds)
-    return fit
+    return None if fits.watch.stopped_by_budget(what, fit.details, later) else fit
 
 
 class _Scorer:

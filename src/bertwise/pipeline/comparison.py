@@ -226,7 +226,7 @@ class _Run:
         planned: Planned = self._stage(events.PLAN, make_plan, self.config, loaded.split, run_cache)
         self.deadline = _deadline(self.config, planned, self.started)
         comparison = self._planned(loaded, planned)
-        self.writer = ResultsWriter(loaded.split)
+        self.writer = ResultsWriter(planned.split)
         fold_predictions = self._stage(events.STRATEGIES, self._strategies, comparison, planned, run_cache)
         # The curves and diagnostics add reasons and what would change the answer, never the choice itself.
         self.seconds_to_recommendation = round(time.perf_counter() - self.started, 1)
@@ -234,7 +234,7 @@ class _Run:
         if planned.plan.curve is not None:
             self._stage(events.CURVES, self._curves, comparison, planned, run_cache, fold_predictions)
         comparison.diagnostics = self._stage(
-            events.DIAGNOSTICS, diagnose, loaded.tokenizer, loaded.split, comparison.results
+            events.DIAGNOSTICS, diagnose, loaded.tokenizer, planned.split, comparison.results
         )
         comparison.recommendation = self._stage(events.RECOMMEND, self._recommend, comparison, planned)
         comparison.stopping = self._stopping(comparison, planned)
@@ -255,7 +255,7 @@ class _Run:
         """The Comparison so far, announced: nothing has run, the protocol and budget are known."""
         comparison = Comparison(
             config=self.config,
-            split=loaded.split,
+            split=planned.split,
             backbone=loaded.backbone,
             truncated=loaded.truncated,
             machine=machine_description(),

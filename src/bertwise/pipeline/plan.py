@@ -33,6 +33,8 @@ class Planned:
     (None under the full protocol): one for the looks that can change the recommendation, one for the curve's."""
 
     plan: Plan
+    # The data the comparison runs on: the loaded split, its test set cut when the budget cut test rows.
+    split: DataSplit
     estimates: dict[str, float]
     budget: dict[str, Any]
     calibration_reused: bool
@@ -60,6 +62,7 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
         plan = _budgeted(plan, split, calibration, config.budget_seconds)
     elif sum(uncut.values()) > LONG_PLAN_SECONDS:
         suggested = _suggestion(plan, split, calibration, sequential=sequential)
+    plan, split = _test_set_cut(plan, split)
     parts = budgeting.estimate(plan, split, calibration)
     record = {
         "protocol": config.protocol,
@@ -85,6 +88,7 @@ def make_plan(config: CompareConfig, split: DataSplit, run_cache: RunCache | Non
     rule, curve_rule = _rules(plan, config) if sequential else (None, None)
     return Planned(
         plan=plan,
+        split=split,
         estimates=parts,
         budget=record,
         calibration_reused=reused,
@@ -122,6 +126,21 @@ def _essentials_budgeted(plan: Plan, split: DataSplit, calibration: Calibration,
     if curve is not None and cut.protocol.folds[0] != plan.protocol.folds[0]:
         curve = refit_plan(curve, split, protocol)
     return replace(plan, protocol=protocol, curve=curve, schedule_scale=cut.schedule_scale, cuts=cut.cuts)
+
+
+def _test_set_cut(plan: Plan, split: DataSplit) -> tuple[Plan, DataSplit]:
+    """When the budget cut test rows: the split whose test set is those rows only, and the plan renumbered onto it, so
+    that every later stage (scores, intervals, predictions, the report) speaks of the rows that were tested."""
+    rows = plan.protocol.folds[0].test_rows
+    if plan.protocol.scheme == "cross-validation" or len(rows) == len(split.test):
+        return plan, split
+    note = (
+        f"the budget kept {len(rows)} of the {len(split.test)} test rows (every class its share, seed "
+        f"{plan.protocol.seeds[0]}); scores speak of those rows"
+    )
+    cut = replace(split, test=split.test.subset(rows), notes=(*split.notes, note))
+    folds = tuple(replace(fold, test_rows=tuple(range(len(rows)))) for fold in plan.protocol.folds)
+    return replace(plan, protocol=replace(plan.protocol, folds=folds)), cut
 
 
 def _calibration(config: CompareConfig, split: DataSplit, run_cache: RunCache | None) -> tuple[Calibration, bool]:
