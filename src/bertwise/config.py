@@ -26,6 +26,9 @@ class CompareConfig:
     # ``bertwise.compare`` fills in every registered strategy when none is given.
     strategies: tuple[str, ...] = ()
     model: str | None = None  # None: the embedded all-MiniLM-L6-v2
+    # Further backbones: with any, ``strategies`` are (backbone, strategy) pairs, every strategy on ``model`` and on
+    # each of these (bertwise.strategies.variants), named "<strategy>@<backbone>".
+    other_models: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"
     # "auto": bfloat16 where the hardware has bfloat16 units (GPUs, recent CPUs), else float32.
@@ -91,4 +94,5 @@ class CompareConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["strategies"] = list(self.strategies)
+        data["other_models"] = list(self.other_models)
         return data

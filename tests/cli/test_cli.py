@@ -148,6 +148,25 @@ def test_compare_prints_its_plan_before_the_first_strategy_and_records_its_comma
     assert saved["budget"]["suggested"] is None  # seconds long: no advice
 
 
+def test_compare_takes_several_models_and_compares_each_strategy_on_each(
+    toy_csv: Path, tiny_bert: str, tmp_path: Path
+) -> None:
+    from tests.conftest import _write_tiny_bert
+
+    other = str(_write_tiny_bert(tmp_path / "second-bert", seed=1))
+    args = ["compare", str(toy_csv), "--model", tiny_bert, "--model", other, "--strategies", "probe"]
+    result = bertwise(*args, "--out", str(tmp_path / "run"), "--no-learning-curve", "--no-progress", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [entry["name"] for entry in saved["strategies"]] == [f"probe@{Path(tiny_bert).name}", "probe@second-bert"]
+    assert "probe@second-bert" in result.stdout
+    twice = bertwise(*args, "--model", other, "--out", str(tmp_path / "again"))
+    assert twice.returncode == 2
+    assert twice.stderr.strip().splitlines() == [
+        f"bertwise: error: a model is listed twice: {other}; expected each backbone once"
+    ]
+
+
 @pytest.mark.parametrize("where", ["a file", "a foreign folder"])
 def test_compare_refuses_a_bad_out_before_computing_anything(
     where: str, toy_csv: Path, tiny_bert: str, tmp_path: Path

@@ -80,7 +80,8 @@ def save_model(
     ``out`` may be new, an empty folder or an earlier model folder (replaced); a folder holding anything else is
     refused. Returns the manifest.
     """
-    name = getattr(getattr(type(estimator), "tags", None), "name", None)
+    tags = getattr(type(estimator), "tags", None)
+    name = getattr(tags, "saved_as", "") or getattr(tags, "name", None)
     if not isinstance(estimator, Strategy) or name not in strategy_names():
         raise ConfigError(
             f"cannot save a {type(estimator).__name__}: expected a model of a registered strategy "

@@ -37,6 +37,10 @@ PRECISION_HELP = (
     "auto (bfloat16 where the hardware has bfloat16 units: GPUs and recent CPUs; else float32), float32 or bfloat16."
 )
 MODEL_HELP = "Backbone: a local model directory or a Hugging Face Hub id (default: the embedded all-MiniLM-L6-v2)."
+COMPARE_MODEL_HELP = (
+    f"{MODEL_HELP} Repeat it to compare backbones: every strategy runs on each (--model A --model B), as pairs "
+    "named strategy@backbone; 'default' is the embedded one."
+)
 POOLING_HELP = (
     "Embedding pooling: auto (a sentence-transformers checkpoint's own modules, else mean), cls, max, mean, "
     "mean_sqrt_len_tokens, weightedmean or lasttoken."
@@ -65,7 +69,7 @@ def compare(
     data: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file, or a folder with train.* and test.*.")],
     test: Annotated[Path | None, typer.Option(help="Test file; without one, see --test-size.")] = None,
     strategies: Annotated[str, typer.Option(help=STRATEGIES_HELP)] = "zero-shot,probe,finetune",
-    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    model: Annotated[list[str] | None, typer.Option(help=COMPARE_MODEL_HELP)] = None,
     out: Annotated[Path, typer.Option(help=OUT_HELP)] = Path("bertwise-results"),
     seed: Annotated[int, typer.Option(help=SEED_HELP)] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
@@ -154,7 +158,7 @@ def compare(
                 data,
                 test=test,
                 strategies=names,
-                model=model,
+                model=model[0] if model and len(model) == 1 else (model or None),
                 out=out,
                 seed=seed,
                 device=device,

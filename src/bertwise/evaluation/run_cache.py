@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from bertwise.backbone.device import autocast_dtype
-from bertwise.backbone.resolve import Backbone
+from bertwise.backbone.resolve import Backbone, resolve_backbone
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import DataSplit
 from bertwise.evaluation.learning_curve import CurvePlan
@@ -98,6 +98,11 @@ class RunCache:
                 "config": config.to_dict(),
                 "data": data_fingerprint(split),
                 "model": _model_fingerprint(backbone, device_type),
+                # The weights of every further backbone decide their pairs' numbers as the first one's decide all.
+                "other_models": [
+                    _model_fingerprint(resolve_backbone(model, pooling=config.pooling), device_type)  # type: ignore[arg-type]
+                    for model in config.other_models
+                ],
                 "device": device_type,
                 "libraries": library_versions(_LIBRARIES),
             }

@@ -26,6 +26,7 @@ from bertwise.data.split import resolve_parts
 from bertwise.evaluation.budget import parse_duration
 from bertwise.evaluation.records import machine_description, software_versions
 from bertwise.evaluation.runner import StrategyResult
+from bertwise.exceptions import ConfigError
 from bertwise.pipeline import progress as events
 from bertwise.pipeline.best import release_models, save_recommended
 from bertwise.pipeline.plan import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS, Planned, make_plan
@@ -51,6 +52,7 @@ from bertwise.strategies.registry import (
     strategy_names,
     strategy_tags,  # the strategies import scikit-learn
 )
+from bertwise.strategies.variants import backbone_grid
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
@@ -65,7 +67,7 @@ def compare(
     *,
     test: DataSource | None = None,
     strategies: Sequence[str] | None = None,
-    model: str | None = None,
+    model: str | Sequence[str] | None = None,
     out: str | Path | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -138,43 +140,58 @@ def compare(
 
     strategies = tuple(strategies) if strategies is not None else default_strategy_names()
     check_strategy_names(strategies)
-    config = CompareConfig(
-        strategies=strategies,
-        model=model,
-        seed=seed,
-        device=device,
-        precision=precision,
-        text_col=text_col,
-        label_col=label_col,
-        test_size=0.2 if test_size is None else test_size,
-        pooling=pooling,
-        zero_shot_mode=zero_shot_mode,
-        zero_shot_template=zero_shot_template,
-        label_descriptions=dict(label_descriptions or {}),
-        priority=priority,
-        seeds=seeds,
-        folds=folds,
-        cross_validation_below=cross_validation_below,
-        learning_curve=learning_curve,
-        curve_repeats=dict(curve_repeats) if curve_repeats is not None else default_curve_repeats(),
-        bootstrap_resamples=bootstrap_resamples,
-        budget_seconds=budget_seconds,
-        protocol=protocol,
-    )
-    _check_outputs(data, test, out, save_best)
-    run = _Run(
-        config,
-        out=out,
-        report=report,
-        progress=progress_callback(progress, console),
-        on_result=on_result,
-        on_plan=on_plan,
-        save_best=Path(save_best) if save_best is not None else None,
-        command=list(command) if command is not None else None,
-    )
-    # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is computed afresh.
-    with contextlib.nullcontext() if cache else use_cache_dir(None):
-        return run.run(data, test, cache_directory())
+    models = _models(model)
+    # Several backbones: every strategy on every backbone, each pair a candidate registered for this run only.
+    grid = backbone_grid(strategies, models) if len(models) > 1 else contextlib.nullcontext(strategies)
+    with grid as candidates:
+        config = CompareConfig(
+            strategies=tuple(candidates),
+            model=models[0],
+            other_models=tuple(str(other) for other in models[1:]),
+            seed=seed,
+            device=device,
+            precision=precision,
+            text_col=text_col,
+            label_col=label_col,
+            test_size=0.2 if test_size is None else test_size,
+            pooling=pooling,
+            zero_shot_mode=zero_shot_mode,
+            zero_shot_template=zero_shot_template,
+            label_descriptions=dict(label_descriptions or {}),
+            priority=priority,
+            seeds=seeds,
+            folds=folds,
+            cross_validation_below=cross_validation_below,
+            learning_curve=learning_curve,
+            curve_repeats=dict(curve_repeats) if curve_repeats is not None else default_curve_repeats(),
+            bootstrap_resamples=bootstrap_resamples,
+            budget_seconds=budget_seconds,
+            protocol=protocol,
+        )
+        _check_outputs(data, test, out, save_best)
+        run = _Run(
+            config,
+            out=out,
+            report=report,
+            progress=progress_callback(progress, console),
+            on_result=on_result,
+            on_plan=on_plan,
+            save_best=Path(save_best) if save_best is not None else None,
+            command=list(command) if command is not None else None,
+        )
+        # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is afresh.
+        with contextlib.nullcontext() if cache else use_cache_dir(None):
+            return run.run(data, test, cache_directory())
+
+
+def _models(model: str | Sequence[str] | None) -> list[str | None]:
+    """The backbones asked for: one (a path, hub id or None for the embedded model) or several, in order."""
+    if model is None or isinstance(model, str):
+        return [model]
+    models: list[str | None] = ["default" if one is None else str(one) for one in model]
+    if not models:
+        raise ConfigError("no model given; expected a model path or hub id (or none, for the embedded model)")
+    return list(models)
 
 
 def _check_outputs(

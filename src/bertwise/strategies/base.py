@@ -49,6 +49,9 @@ class StrategyTags:
     # Runs when a comparison names no strategies; False for strategies that are opt-in (slow, or answering a narrower
     # question), so adding one to the registry does not lengthen everyone's default comparison.
     compared_by_default: bool = True
+    # The registered name a model folder records, when it is not ``name``: a (backbone, strategy) pair of a comparison
+    # over several backbones (strategies/variants.py) saves as its strategy, its backbone in the folder.
+    saved_as: str = ""
 
     @property
     def in_words(self) -> str:
