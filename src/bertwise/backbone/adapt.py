@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.backbone.adapt_files import publish_folder, save_adapted_weights
 from bertwise.backbone.batching import length_grouped_batches
 from bertwise.backbone.cache import cache_directory, model_fingerprint, text_key
 from bertwise.backbone.device import autocast_dtype, precision_name, resolve_device
@@ -53,7 +53,6 @@ from bertwise.util.version import __version__
 # Bump when what a folder holds, or how it is trained from the same settings, changes: old folders are not found.
 ADAPT_FORMAT = 1
 RECORD = "adaptation.json"
-WEIGHTS = "model.safetensors"
 # Texts held out to measure the MLM loss before and after: a tenth, at least 1, at most this many.
 MAX_HELD_OUT = 256
 HELD_OUT_FRACTION = 0.1
@@ -156,7 +155,7 @@ def adapt_backbone(
         def copy(staging: Path) -> None:
             shutil.copytree(cached_copy.path, staging, dirs_exist_ok=True)
 
-        _publish(target, copy)
+        publish_folder(target, copy)
         return AdaptedBackbone(**{**asdict(cached_copy), "path": str(target), "cached": True})
     trained: list[AdaptedBackbone] = []
 
@@ -165,7 +164,7 @@ def adapt_backbone(
             _adapt_into(staging, base, corpus, settings, fingerprint, torch_device, precision, progress, target)
         )
 
-    _publish(target, build)
+    publish_folder(target, build)
     return trained[0]
 
 
@@ -272,40 +271,6 @@ def _cached(target: Path, fingerprint: str) -> AdaptedBackbone | None:
         return None  # damaged or from another version: trained again and replaced
 
 
-def _publish(target: Path, build: Callable[[Path], None]) -> None:
-    """Build the folder under a temporary name beside ``target``, then rename it into place (replacing an old one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_staging(target.parent)
-    staging = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    staging.mkdir()
-    old = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.old.tmp")
-    try:
-        build(staging)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if old.exists() and not target.exists():
-            os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _remove_dead_staging(folder: Path) -> None:
-    # Temporary folders named with a process id that no longer runs: what a killed adaptation left.
-    for candidate in folder.glob(".*.tmp"):
-        pid = candidate.name.rsplit(".", 2)[-2].split("-")[0] if candidate.is_dir() else ""
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(candidate, ignore_errors=True)
-        except OSError:
-            continue
-
-
 def _adapt_into(
     staging: Path,
     base: Backbone,
@@ -336,7 +301,7 @@ def _adapt_into(
     before = measure(network, held_ids), measure(network, train_ids[:held])
     done = _train(network, tokenizer, train_ids, settings, device, amp, progress)
     after = measure(network, held_ids), measure(network, train_ids[:held])
-    digest = _save_weights(network, Path(base.path), staging)
+    digest = save_adapted_weights(network, Path(base.path), staging)
     seconds = time.perf_counter() - started
     result = AdaptedBackbone(
         path=str(target),
@@ -510,42 +475,6 @@ def _progress(progress: bool | Progress, total: int) -> Progress:
             bar.close()
 
     return report
-
-
-def _save_weights(network: Any, base_dir: Path, staging: Path) -> str:
-    """Copy the base folder's files, its weights replaced by the trained ones; return the weights' sha256.
-
-    Only the tensors the base's safetensors held are written, under their own names and dtypes: a tensor the MLM
-    model does not have (the pooler) keeps its base value, and a fresh MLM head is not written.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    for source in base_dir.rglob("*"):
-        relative = source.relative_to(base_dir)
-        top_weights = len(relative.parts) == 1 and (
-            source.suffix == ".safetensors" or source.name.endswith(".index.json")
-        )
-        if source.is_file() and not top_weights:
-            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, staging / relative)
-    trained = network.state_dict()
-    prefix = f"{network.base_model_prefix}."
-    tensors: dict[str, Any] = {}
-    replaced = 0
-    for weights in sorted(base_dir.glob("*.safetensors")):
-        with safe_open(str(weights), framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118
-                original = handle.get_tensor(key)
-                value = trained.get(key, trained.get(prefix + key))
-                if value is not None and tuple(value.shape) == tuple(original.shape):
-                    original = value.detach().to("cpu", dtype=original.dtype)
-                    replaced += 1
-                tensors[key] = original.contiguous().clone()  # tied tensors share memory, which safetensors refuses
-    if replaced == 0:
-        raise ModelError(f"none of the weights in {base_dir} match the trained model's names; cannot save them")
-    save_file(tensors, str(staging / WEIGHTS), metadata={"format": "pt"})
-    return weights_sha256(staging)
 
 
 def _peak_memory_mb(device: Any) -> float:
