@@ -29,6 +29,21 @@ from bertwise.exceptions import ConfigError
 CPU_PASS_OVERHEAD_TOKENS = 64
 GPU_PASS_OVERHEAD_TOKENS = 4096
 STREAMS_ENV = "BERTWISE_INFERENCE_STREAMS"
+# Batches drawn into one pool before sorting by length (training): large enough that batches are nearly uniform in
+# length (little padding), small enough that batch order stays random across the epoch.
+LENGTH_GROUP_BATCHES = 50
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Training batches of similar-length texts: shuffle, sort within pools of 50 batches, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    pool_size = batch_size * LENGTH_GROUP_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool_size):
+        pool = order[start : start + pool_size]
+        pool = pool[np.argsort([-lengths[i] for i in pool], kind="stable")]
+        batches.extend(pool[i : i + batch_size].tolist() for i in range(0, len(pool), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def padding_aware_batches(

@@ -359,6 +359,7 @@ def _write_embeddings(out: Path, texts: list[str], vectors: Any) -> None:
 
 # Shipping a chosen model (train, predict, serve, export) lives in one module per command; each imports its heavy
 # libraries inside the command, like the commands above.
+from bertwise.cli.adapt import adapt_command  # noqa: E402
 from bertwise.cli.export import export_command  # noqa: E402
 from bertwise.cli.predict import predict_command  # noqa: E402
 from bertwise.cli.serve import serve_command  # noqa: E402
@@ -368,6 +369,7 @@ app.command(name="train")(train_command)
 app.command(name="predict")(predict_command)
 app.command(name="serve")(serve_command)
 app.command(name="export")(export_command)
+app.command(name="adapt")(adapt_command)
 
 
 def main() -> None:

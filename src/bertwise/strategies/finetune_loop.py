@@ -14,16 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.backbone.batching import length_grouped_batches as grouped_batches
 from bertwise.backbone.batching import run_inference
 from bertwise.backbone.encoder import Tokenized, load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import Backbone
 from bertwise.exceptions import ModelError
 from bertwise.strategies.checkpoint import CheckpointWarning, CheckpointWriter, LoopState, load_checkpoint
-
-# Batches drawn into one pool before sorting by length: large enough that batches are nearly uniform in length
-# (little padding), small enough that batch order stays random across the epoch.
-LENGTH_GROUP_BATCHES = 50
 
 
 @dataclass
@@ -120,15 +117,8 @@ def restore_checkpoint(path: Path, fit: str, training: Training, state: LoopStat
 
 
 def length_grouped_batches(tokenized: Tokenized, batch_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Shuffled batches of similar-length texts: shuffle, sort within pools of 50 batches, shuffle the batches."""
-    order = rng.permutation(len(tokenized.input_ids))
-    pool_size = batch_size * LENGTH_GROUP_BATCHES
-    batches: list[list[int]] = []
-    for start in range(0, len(order), pool_size):
-        pool = order[start : start + pool_size]
-        pool = pool[np.argsort([-len(tokenized.input_ids[i]) for i in pool], kind="stable")]
-        batches.extend(pool[i : i + batch_size].tolist() for i in range(0, len(pool), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
+    """Shuffled batches of similar-length texts (:func:`bertwise.backbone.batching.length_grouped_batches`)."""
+    return grouped_batches([len(ids) for ids in tokenized.input_ids], batch_size, rng)
 
 
 def batched_logits(
