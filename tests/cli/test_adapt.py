@@ -37,7 +37,7 @@ def test_adapt_then_compare_with_the_adapted_folder(toy_csv: Path, tiny_bert: st
     assert "a fresh MLM head (decoder tied to the word embeddings): 4 steps on 18 texts" in result.output
     assert "masked-LM loss on 2 held-out texts: " in result.output
     assert f"adapted model: {out}\n" in result.output
-    assert f"use it with: bertwise compare {toy_csv} --model {out}" in result.output
+    assert f"compare it with its base: bertwise compare {toy_csv} --model {tiny_bert} --model {out}" in result.output
     record = json.loads((out / "adaptation.json").read_text())
     assert record["texts"] + record["held_out"] == 20 and record["settings"]["steps"] == 4
     assert resolve_backbone(str(out)).sha256 != resolve_backbone(tiny_bert).sha256

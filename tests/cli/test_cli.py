@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,23 +149,30 @@ def test_compare_prints_its_plan_before_the_first_strategy_and_records_its_comma
     assert saved["budget"]["suggested"] is None  # seconds long: no advice
 
 
-def test_compare_takes_several_models_and_compares_each_strategy_on_each(
-    toy_csv: Path, tiny_bert: str, tmp_path: Path
+def test_compare_passes_every_model_given_and_refuses_one_given_twice(
+    toy_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import _write_tiny_bert
+    from typer.testing import CliRunner
 
-    other = str(_write_tiny_bert(tmp_path / "second-bert", seed=1))
-    args = ["compare", str(toy_csv), "--model", tiny_bert, "--model", other, "--strategies", "probe"]
-    result = bertwise(*args, "--out", str(tmp_path / "run"), "--no-learning-curve", "--no-progress", "--device", "cpu")
-    assert result.returncode == 0, result.stderr
-    saved = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert [entry["name"] for entry in saved["strategies"]] == [f"probe@{Path(tiny_bert).name}", "probe@second-bert"]
-    assert "probe@second-bert" in result.stdout
-    twice = bertwise(*args, "--model", other, "--out", str(tmp_path / "again"))
+    from bertwise.cli.main import app
+
+    asked: list[Any] = []
+
+    def compare(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["model"])
+        raise SystemExit(0)  # what reaches the library is all this test needs
+
+    monkeypatch.setattr("bertwise.pipeline.comparison.compare", compare)
+    for models in (["a/one"], ["a/one", "b/two"]):
+        options = [part for model in models for part in ("--model", model)]
+        CliRunner().invoke(app, ["compare", str(toy_csv), *options, "--out", str(tmp_path / "run")])
+    assert asked == ["a/one", ["a/one", "b/two"]]
+    # The library's own check, through the entry point: one line, no traceback, exit code 2.
+    args = ["compare", str(toy_csv), "--model", str(tmp_path), "--model", str(tmp_path), "--out", str(tmp_path / "x")]
+    twice = bertwise(*args)
     assert twice.returncode == 2
-    assert twice.stderr.strip().splitlines() == [
-        f"bertwise: error: a model is listed twice: {other}; expected each backbone once"
-    ]
+    refusal = f"bertwise: error: a model is listed twice: {tmp_path}; expected each backbone once"
+    assert twice.stderr.strip().splitlines() == [refusal]
 
 
 @pytest.mark.parametrize("where", ["a file", "a foreign folder"])

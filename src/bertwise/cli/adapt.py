@@ -89,7 +89,8 @@ def adapt_command(
     else:
         typer.echo(f"masked-LM loss not measured: no token of the {result.held_out} held-out texts was masked")
     typer.echo(f"adapted model: {result.path}")
-    typer.echo(f"use it with: bertwise compare {data} --model {result.path}")
+    # Two backbones in one comparison: every strategy on each, with the paired difference that says whether it helped.
+    typer.echo(f"compare it with its base: bertwise compare {data} --model {model or 'default'} --model {result.path}")
 
 
 def _read_unlabeled(path: Path, text_col: str) -> tuple[list[str], list[str]]:
