@@ -45,3 +45,28 @@ def test_every_strategy_runs_on_every_backbone_and_the_best_pair_is_saved(
     model = load(tmp_path / "best")
     assert model.predict(["the match ended in a draw"]).shape == (1,)
     assert comparison.recommendation is not None
+
+
+def test_adapt_domain_adds_the_adapted_backbone_and_records_what_it_cost(
+    tiny_bert: str, toy_csv: Path, tmp_path: Path
+) -> None:
+    compare(
+        toy_csv,
+        strategies=["probe"],
+        model=tiny_bert,
+        adapt_domain=True,
+        unlabeled=["the striker scored twice", "rain and wind tonight"],
+        out=tmp_path / "out",
+        learning_curve=False,
+        device="cpu",
+        bootstrap_resamples=200,
+    )
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    first = Path(tiny_bert).name
+    assert [entry["name"] for entry in saved["strategies"]] == [f"probe@{first}", f"probe@{first}+domain"]
+    adaptation = saved["model"]["domain_adaptation"]
+    assert adaptation["base_model"] == tiny_bert and adaptation["steps"] >= 1 and adaptation["unlabeled_texts"] == 2
+    assert saved["config"]["other_models"] == [adaptation["path"]]
+    assert "read the texts (never the labels) of rows it is later tested on" in adaptation["note"]
+    [paired] = saved["paired"]  # with and without adaptation, on the same rows: whether it helped
+    assert {paired["a"], paired["b"]} == {f"probe@{first}", f"probe@{first}+domain"}

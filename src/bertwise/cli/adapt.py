@@ -52,7 +52,7 @@ def adapt_command(
     texts, notes = read_text_file(Path(str(train_part)), text_col=text_col)
     extra: list[str] = []
     if unlabeled is not None:
-        extra, more = _read_unlabeled(unlabeled, text_col)
+        extra, more = read_unlabeled(unlabeled, text_col)
         notes += more
     for note in notes:
         typer.echo(f"note: {note}", err=True)
@@ -93,7 +93,7 @@ def adapt_command(
     typer.echo(f"compare it with its base: bertwise compare {data} --model {model or 'default'} --model {result.path}")
 
 
-def _read_unlabeled(path: Path, text_col: str) -> tuple[list[str], list[str]]:
+def read_unlabeled(path: Path, text_col: str) -> tuple[list[str], list[str]]:
     if path.suffix.lower() in SUPPORTED_SUFFIXES:
         return read_text_file(path, text_col=text_col)
     if not path.exists():

@@ -136,10 +136,23 @@ def compare(
             "every row."
         ),
     ] = None,
+    adapt_domain: Annotated[
+        bool,
+        typer.Option(
+            "--adapt-domain",
+            help="Also adapt the backbone to your texts (masked-LM training on the training texts and --unlabeled; "
+            "cached) and run every strategy on both, to measure whether it helps.",
+        ),
+    ] = False,
+    unlabeled: Annotated[
+        Path | None,
+        typer.Option(help="More in-domain texts for --adapt-domain: one per line, or a data file with a text column."),
+    ] = None,
 ) -> None:
     """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
 
+    from bertwise.cli.adapt import read_unlabeled
     from bertwise.cli.progress import CompareProgress
     from bertwise.pipeline.comparison import compare as run_compare
     from bertwise.report.table import print_comparison
@@ -151,6 +164,9 @@ def compare(
 
         descriptions = load_label_descriptions(label_descriptions)
     names = [name.strip() for name in strategies.split(",") if name.strip()]
+    if unlabeled is not None and not adapt_domain:
+        raise ConfigError("--unlabeled is read only with --adapt-domain; add --adapt-domain or drop --unlabeled")
+    extra = read_unlabeled(unlabeled, text_col)[0] if unlabeled is not None else []
 
     try:
         with CompareProgress(console, results=out / "results.json", bar=progress) as drawing:
@@ -180,6 +196,8 @@ def compare(
                 progress=drawing,
                 cache=cache,
                 save_best=save_best,
+                adapt_domain=adapt_domain,
+                unlabeled=extra,
                 command=["bertwise", *sys.argv[1:]],
             )
     except KeyboardInterrupt:

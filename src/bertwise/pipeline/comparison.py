@@ -28,6 +28,7 @@ from bertwise.evaluation.records import machine_description, software_versions
 from bertwise.evaluation.runner import StrategyResult
 from bertwise.exceptions import ConfigError
 from bertwise.pipeline import progress as events
+from bertwise.pipeline.adaptation import adapted_backbone
 from bertwise.pipeline.best import release_models, save_recommended
 from bertwise.pipeline.plan import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS, Planned, make_plan
 from bertwise.pipeline.progress import ProgressCallback, progress_callback
@@ -52,7 +53,7 @@ from bertwise.strategies.registry import (
     strategy_names,
     strategy_tags,  # the strategies import scikit-learn
 )
-from bertwise.strategies.variants import backbone_grid
+from bertwise.strategies.variants import backbone_grid, labels_for
 
 if TYPE_CHECKING:
     from bertwise.data.split import DataSource
@@ -96,6 +97,8 @@ def compare(
     cache: bool = True,
     save_best: str | Path | None = None,
     command: Sequence[str] | None = None,
+    adapt_domain: bool = False,
+    unlabeled: Sequence[str] = (),
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
@@ -140,9 +143,24 @@ def compare(
 
     strategies = tuple(strategies) if strategies is not None else default_strategy_names()
     check_strategy_names(strategies)
+    started = time.perf_counter()  # the budget counts the domain adaptation too
     models = _models(model)
+    labels, adaptation = None, None
+    if adapt_domain:
+        reading = CompareConfig(
+            model=models[0],
+            seed=seed,
+            device=device,
+            text_col=text_col,
+            label_col=label_col,
+            test_size=0.2 if test_size is None else test_size,
+            cross_validation_below=cross_validation_below,
+        )
+        adapted, label, adaptation = adapted_backbone(reading, data, test, unlabeled)
+        labels = [*labels_for(models), label]
+        models.append(adapted)
     # Several backbones: every strategy on every backbone, each pair a candidate registered for this run only.
-    grid = backbone_grid(strategies, models) if len(models) > 1 else contextlib.nullcontext(strategies)
+    grid = backbone_grid(strategies, models, labels) if len(models) > 1 else contextlib.nullcontext(strategies)
     with grid as candidates:
         config = CompareConfig(
             strategies=tuple(candidates),
@@ -178,6 +196,8 @@ def compare(
             on_plan=on_plan,
             save_best=Path(save_best) if save_best is not None else None,
             command=list(command) if command is not None else None,
+            started=started,
+            domain_adaptation=adaptation,
         )
         # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is afresh.
         with contextlib.nullcontext() if cache else use_cache_dir(None):
@@ -221,6 +241,8 @@ class _Run:
         on_plan: Callable[[Comparison], None] | None,
         save_best: Path | None,
         command: list[str] | None,
+        started: float | None = None,
+        domain_adaptation: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.out = out
@@ -231,13 +253,16 @@ class _Run:
         self.save_best = save_best
         self.command = command
         self.writer: ResultsWriter | None = None
+        # When the budget's clock started (before a domain adaptation, which it counts); None: when run() starts.
+        self.started_at = started
         self.started = time.perf_counter()
+        self.domain_adaptation = domain_adaptation
         self.deadline: Deadline | None = None
         self.seconds_to_recommendation: float | None = None
 
     def run(self, data: DataSource, test: DataSource | None, cache_root: Path | None) -> Comparison:
         """Every stage, with the run cache under ``cache_root`` (None: none)."""
-        self.started = time.perf_counter()
+        self.started = self.started_at if self.started_at is not None else time.perf_counter()
         loaded: Loaded = self._stage(events.LOAD, load, self.config, data, test)
         run_cache = open_run_cache(cache_root, self.config, loaded)
         planned: Planned = self._stage(events.PLAN, make_plan, self.config, loaded.split, run_cache)
@@ -281,6 +306,7 @@ class _Run:
             versions=software_versions(),
             command=self.command,
             budget=planned.budget,
+            domain_adaptation=self.domain_adaptation,
         )
         if self.on_plan is not None:
             self.on_plan(comparison)

@@ -50,6 +50,8 @@ class Comparison:
     # The software that computed the numbers (bertwise, python and library versions) and the command that ran.
     versions: dict[str, str | None] = field(default_factory=dict)
     command: list[str] | None = None
+    # With --adapt-domain: the adapted backbone that joined the comparison, and what adapting it cost.
+    domain_adaptation: dict[str, Any] | None = None
     # ``save_best``'s outcome; never in results.json.
     best: SavedBest | None = None
 
@@ -126,6 +128,7 @@ class Comparison:
             "normalize": self.backbone.normalize,
             "max_length": self.backbone.max_length,
             "precision": _precision_used(self.config),
+            "domain_adaptation": self.domain_adaptation,
         }
 
 

@@ -87,13 +87,16 @@ def on_backbone(strategy: str, model: str | None, label: str, weight_ratio: floa
 
 
 @contextmanager
-def backbone_grid(strategies: Sequence[str], models: Sequence[str | None]) -> Iterator[tuple[str, ...]]:
+def backbone_grid(
+    strategies: Sequence[str], models: Sequence[str | None], labels: Sequence[str] | None = None
+) -> Iterator[tuple[str, ...]]:
     """Every strategy on every backbone registered as pairs for the duration of the block, which gets their names
-    (backbone by backbone, the strategies in the order given); they are unregistered afterwards."""
+    (backbone by backbone, the strategies in the order given); they are unregistered afterwards. ``labels`` name the
+    backbones in the pairs (default: :func:`labels_for`)."""
     twice = sorted({str(model) for model in models if models.count(model) > 1})
     if twice:
         raise ConfigError(f"a model is listed twice: {', '.join(twice)}; expected each backbone once")
-    labels = labels_for(models)
+    labels = list(labels) if labels is not None else labels_for(models)
     sizes = [_weights_bytes(model) for model in models]
     registered: list[str] = []
     try:
