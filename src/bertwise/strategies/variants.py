@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bertwise.backbone.resolve import resolve_backbone
 from bertwise.exceptions import ConfigError
 from bertwise.strategies.registry import register, strategy_class, unregister
 
@@ -113,8 +114,6 @@ def backbone_grid(
 
 def _weights_bytes(model: str | None) -> float:
     """The size of a backbone's safetensors weights (resolving, and checking, it as every strategy will)."""
-    from bertwise.backbone.resolve import resolve_backbone
-
     path = Path(resolve_backbone(model).path)
     return float(sum(file.stat().st_size for file in path.glob("*.safetensors")))
 
