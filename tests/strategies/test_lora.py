@@ -129,3 +129,12 @@ def test_tags_and_cost_are_fine_tunings_scaled_and_it_is_opt_in() -> None:
     training = FinetuneClassifier.schedule().planned_steps(400) * 32 / 40.0
     assert lora == pytest.approx(full - training * (1 - TRAIN_TIME_FACTOR))
     assert LoraClassifier.shortened_schedule(0.5) == FinetuneClassifier.shortened_schedule(0.5)
+
+
+def test_a_manifest_without_its_base_hash_or_lora_section_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "manifest.json"
+    with pytest.raises(ModelError, match="'backbone' has no sha256"):
+        LoraClassifier.check_state(file, {"backbone": {"id": "x"}, "lora": {"max_length": 64}})
+    with pytest.raises(ModelError, match="'lora' is missing; expected a JSON object"):
+        LoraClassifier.check_state(file, {"backbone": {"sha256": "0" * 64}})
+    LoraClassifier.check_state(file, {"backbone": {"sha256": "0" * 64}, "lora": {"max_length": 64}})
