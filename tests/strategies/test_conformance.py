@@ -9,7 +9,13 @@ import pytest
 from sklearn.base import clone
 
 from bertwise.exceptions import DataError
-from bertwise.strategies import FinetuneClassifier, NotFittedError, ProbeClassifier, ZeroShotClassifier
+from bertwise.strategies import (
+    FinetuneClassifier,
+    LoraClassifier,
+    NotFittedError,
+    ProbeClassifier,
+    ZeroShotClassifier,
+)
 from tests.conftest import toy_data
 
 FAST_FINETUNE = {"min_steps": 4, "max_epochs": 2, "min_epochs": 1, "batch_size": 8}
@@ -20,10 +26,12 @@ def make(name: str, model: str) -> Any:
         return ZeroShotClassifier(model=model, device="cpu")
     if name == "probe":
         return ProbeClassifier(model=model, device="cpu", cv=2)
+    if name == "lora":
+        return LoraClassifier(model=model, device="cpu", **FAST_FINETUNE)
     return FinetuneClassifier(model=model, device="cpu", **FAST_FINETUNE)
 
 
-STRATEGIES = ["zero-shot", "probe", "finetune"]
+STRATEGIES = ["zero-shot", "probe", "finetune", "lora"]
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -69,7 +77,7 @@ def test_one_class_is_refused(name: str, tiny_bert: str) -> None:
         make(name, tiny_bert).fit(["a text", "another text"], ["x", "x"])
 
 
-@pytest.mark.parametrize("name", ["probe", "finetune"])
+@pytest.mark.parametrize("name", ["probe", "finetune", "lora"])
 def test_integer_labels_come_back_as_integers(name: str, tiny_bert: str) -> None:
     texts, labels = toy_data()
     numbers = {"cooking": 3, "sports": 10, "weather": 7}

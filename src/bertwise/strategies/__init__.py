@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "FinetuneClassifier",
+    "LoraClassifier",
     "NotFittedError",
     "ProbeClassifier",
     "Strategy",
@@ -19,6 +20,7 @@ __all__ = [
 
 _LAZY = {
     "FinetuneClassifier": "bertwise.strategies.finetune",
+    "LoraClassifier": "bertwise.strategies.lora",
     "NotFittedError": "bertwise.strategies.base",
     "ProbeClassifier": "bertwise.strategies.probe",
     "Strategy": "bertwise.strategies.base",
@@ -29,6 +31,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from bertwise.strategies.base import NotFittedError, Strategy, StrategyTags
     from bertwise.strategies.finetune import FinetuneClassifier
+    from bertwise.strategies.lora import LoraClassifier
     from bertwise.strategies.probe import ProbeClassifier
     from bertwise.strategies.zero_shot import ZeroShotClassifier
 

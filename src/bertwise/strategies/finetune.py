@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -16,7 +14,7 @@ from tqdm.auto import tqdm
 from bertwise.backbone.device import autocast_dtype, resolve_device
 from bertwise.backbone.encoder import load_tokenizer, pad_batch, tokenize
 from bertwise.backbone.loading import quiet_loading
-from bertwise.backbone.resolve import resolve_backbone
+from bertwise.backbone.resolve import Backbone, resolve_backbone
 from bertwise.data.dataset import Label, LabeledTexts
 from bertwise.data.split import stratified_holdout
 from bertwise.exceptions import ConfigError, ModelError
@@ -31,6 +29,7 @@ from bertwise.strategies.finetune_loop import (
     Training,
     batched_logits,
     best_probabilities,
+    fit_digest,
     length_grouped_batches,
     load_network,
     probabilities,
@@ -300,7 +299,7 @@ class FinetuneClassifier(Strategy):
     def _prepare(self, texts: list[str], labels: list[Label]) -> Training:
         """The network, its optimiser and schedule, and the tokenized training and validation parts."""
         import torch
-        from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+        from transformers import get_linear_schedule_with_warmup
 
         backbone = resolve_backbone(self.model)
         device = resolve_device(self.device)
@@ -311,33 +310,20 @@ class FinetuneClassifier(Strategy):
         train_part, validation_part = stratified_holdout(
             LabeledTexts(tuple(texts), tuple(labels)), fraction=self.validation_fraction, seed=self.seed
         )
-        with quiet_loading():
-            network = AutoModelForSequenceClassification.from_pretrained(
-                backbone.path,
-                num_labels=len(self.classes_),
-                id2label={i: str(label) for i, label in enumerate(self.classes_.tolist())},
-                label2id={str(label): i for i, label in enumerate(self.classes_.tolist())},
-                use_safetensors=True,
-                trust_remote_code=False,
-                dtype=torch.float32,
-            )
+        network = self._build_network(backbone)
         network.to(device)
 
         steps_per_epoch = math.ceil(len(train_part) / self.batch_size)
         epochs = min(self.max_epochs, max(self.min_epochs, math.ceil(self.min_steps / steps_per_epoch)))
         total_steps = epochs * steps_per_epoch
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        # Only what trains: every weight here, the adapters and head of a subclass that freezes the rest.
+        trained = [(n, p) for n, p in network.named_parameters() if p.requires_grad]
         groups = [
-            {
-                "params": [p for n, p in network.named_parameters() if not n.endswith(no_decay)],
-                "weight_decay": self.weight_decay,
-            },
-            {
-                "params": [p for n, p in network.named_parameters() if n.endswith(no_decay)],
-                "weight_decay": 0.0,
-            },
+            {"params": [p for n, p in trained if not n.endswith(no_decay)], "weight_decay": self.weight_decay},
+            {"params": [p for n, p in trained if n.endswith(no_decay)], "weight_decay": 0.0},
         ]
-        self.learning_rate_ = self.learning_rate or default_learning_rate(int(network.config.hidden_size))
+        self.learning_rate_ = self.learning_rate or self._default_learning_rate(int(network.config.hidden_size))
         # The fused kernel updates all parameters in one pass: a third of the optimiser's time on a CPU, where the
         # loop over tensors was a quarter of every step (benchmarks/finetune_speed.py).
         optimizer = torch.optim.AdamW(groups, lr=self.learning_rate_, fused=device.type in ("cpu", "cuda"))
@@ -361,6 +347,26 @@ class FinetuneClassifier(Strategy):
             evaluate_every=max(1, steps_per_epoch // self.evaluations_per_epoch),
             n_validation=len(validation_part),
         )
+
+    def _build_network(self, backbone: Backbone) -> Any:
+        """The network to train, on the CPU: a subclass may wrap it (LoRA adapters) or freeze part of it."""
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        with quiet_loading():
+            return AutoModelForSequenceClassification.from_pretrained(
+                backbone.path,
+                num_labels=len(self.classes_),
+                id2label={i: str(label) for i, label in enumerate(self.classes_.tolist())},
+                label2id={str(label): i for i, label in enumerate(self.classes_.tolist())},
+                use_safetensors=True,
+                trust_remote_code=False,
+                dtype=torch.float32,
+            )
+
+    def _default_learning_rate(self, hidden_size: int) -> float:
+        """AdamW's peak rate when the ``learning_rate`` parameter is None."""
+        return default_learning_rate(hidden_size)
 
     def _train(self, training: Training, state: LoopState, writer: CheckpointWriter | None) -> float:
         """Run (or go on with) the training loop; return the seconds it took in this process."""
@@ -457,16 +463,7 @@ class FinetuneClassifier(Strategy):
     def _fit_digest(self, texts: list[str], labels: list[Label], training: Training) -> str:
         """What a checkpoint must have been made by to be resumed here: these settings on these texts and labels."""
         params = {key: value for key, value in self.get_params().items() if key != "progress"}
-        described = {
-            "params": params,
-            "device": training.device.type,
-            "precision": str(training.amp),
-            "texts": texts,
-            "labels": labels,
-            "classes": self.classes_.tolist(),
-        }
-        canonical = json.dumps(described, sort_keys=True, default=_plain)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return fit_digest(params, training, texts, labels, self.classes_.tolist())
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         tokenized = tokenize(self.tokenizer_, texts, self.max_length_)
@@ -479,10 +476,6 @@ class FinetuneClassifier(Strategy):
             self.amp_,
         )
         return probabilities(logits)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)  # numpy labels; anything else by its text
 
 
 def default_learning_rate(hidden_size: int) -> float:

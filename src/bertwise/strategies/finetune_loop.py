@@ -5,6 +5,8 @@ weights transformers would fill at random)."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -235,3 +237,24 @@ def check_loading_info(directory: Path, info: Mapping[str, Any]) -> None:
             f"{', ...' if len(missing) > 3 else ''}); expected every weight of the fine-tuned network: save the model "
             "again"
         )
+
+
+def fit_digest(
+    params: Mapping[str, Any], training: Training, texts: list[str], labels: list[Any], classes: list[Any]
+) -> str:
+    """sha256 of a fit's settings (``params``, device, precision) and its texts, labels and classes: a checkpoint is
+    resumed only by the fit of the same digest."""
+    described = {
+        "params": dict(params),
+        "device": training.device.type,
+        "precision": str(training.amp),
+        "texts": texts,
+        "labels": labels,
+        "classes": classes,
+    }
+    canonical = json.dumps(described, sort_keys=True, default=_plain)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)  # numpy labels; anything else by its text

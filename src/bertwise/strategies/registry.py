@@ -21,6 +21,7 @@ _BUILT_IN = {
     "zero-shot": "bertwise.strategies.zero_shot:ZeroShotClassifier",
     "probe": "bertwise.strategies.probe:ProbeClassifier",
     "finetune": "bertwise.strategies.finetune:FinetuneClassifier",
+    "lora": "bertwise.strategies.lora:LoraClassifier",
 }
 _registered: dict[str, type[Strategy]] = {}
 
