@@ -30,7 +30,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-STRATEGIES_HELP = "Strategies to run, comma-separated: zero-shot, probe, finetune."
+STRATEGIES_HELP = (
+    "Strategies to run, comma-separated: zero-shot, probe, finetune (the default three), and the opt-in lora and "
+    "setfit."
+)
 OUT_HELP = "Folder for results.json, report.html, summary.md and the test predictions."
 SEED_HELP = "Seed for the split, the folds, the subsamples and training (further seeds count up from it)."
 PRECISION_HELP = (

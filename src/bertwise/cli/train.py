@@ -21,7 +21,7 @@ def train_command(
         Path,
         typer.Argument(help="CSV, TSV, JSONL or Parquet file, or a folder with train.* (and optionally test.*)."),
     ],
-    strategy: Annotated[str, typer.Option(help="The strategy to train: zero-shot, probe or finetune.")],
+    strategy: Annotated[str, typer.Option(help="The strategy to train: zero-shot, probe, finetune, lora or setfit.")],
     out: Annotated[
         Path, typer.Option(help="Model folder to write (new, empty, or an earlier model folder to replace).")
     ],
