@@ -9,10 +9,17 @@ import pytest
 from sklearn.base import clone
 
 from bertwise.exceptions import DataError
-from bertwise.strategies import FinetuneClassifier, NotFittedError, ProbeClassifier, ZeroShotClassifier
+from bertwise.strategies import (
+    FinetuneClassifier,
+    NotFittedError,
+    ProbeClassifier,
+    SetFitClassifier,
+    ZeroShotClassifier,
+)
 from tests.conftest import toy_data
 
 FAST_FINETUNE = {"min_steps": 4, "max_epochs": 2, "min_epochs": 1, "batch_size": 8}
+FAST_SETFIT = {"num_iterations": 1, "batch_size": 8}
 
 
 def make(name: str, model: str) -> Any:
@@ -20,10 +27,12 @@ def make(name: str, model: str) -> Any:
         return ZeroShotClassifier(model=model, device="cpu")
     if name == "probe":
         return ProbeClassifier(model=model, device="cpu", cv=2)
+    if name == "setfit":
+        return SetFitClassifier(model=model, device="cpu", **FAST_SETFIT)
     return FinetuneClassifier(model=model, device="cpu", **FAST_FINETUNE)
 
 
-STRATEGIES = ["zero-shot", "probe", "finetune"]
+STRATEGIES = ["zero-shot", "probe", "finetune", "setfit"]
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -69,7 +78,7 @@ def test_one_class_is_refused(name: str, tiny_bert: str) -> None:
         make(name, tiny_bert).fit(["a text", "another text"], ["x", "x"])
 
 
-@pytest.mark.parametrize("name", ["probe", "finetune"])
+@pytest.mark.parametrize("name", ["probe", "finetune", "setfit"])
 def test_integer_labels_come_back_as_integers(name: str, tiny_bert: str) -> None:
     texts, labels = toy_data()
     numbers = {"cooking": 3, "sports": 10, "weather": 7}

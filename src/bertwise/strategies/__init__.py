@@ -12,6 +12,7 @@ __all__ = [
     "FinetuneClassifier",
     "NotFittedError",
     "ProbeClassifier",
+    "SetFitClassifier",
     "Strategy",
     "StrategyTags",
     "ZeroShotClassifier",
@@ -21,6 +22,7 @@ _LAZY = {
     "FinetuneClassifier": "bertwise.strategies.finetune",
     "NotFittedError": "bertwise.strategies.base",
     "ProbeClassifier": "bertwise.strategies.probe",
+    "SetFitClassifier": "bertwise.strategies.setfit",
     "Strategy": "bertwise.strategies.base",
     "StrategyTags": "bertwise.strategies.base",
     "ZeroShotClassifier": "bertwise.strategies.zero_shot",
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from bertwise.strategies.base import NotFittedError, Strategy, StrategyTags
     from bertwise.strategies.finetune import FinetuneClassifier
     from bertwise.strategies.probe import ProbeClassifier
+    from bertwise.strategies.setfit import SetFitClassifier
     from bertwise.strategies.zero_shot import ZeroShotClassifier
 
 

@@ -21,6 +21,7 @@ _BUILT_IN = {
     "zero-shot": "bertwise.strategies.zero_shot:ZeroShotClassifier",
     "probe": "bertwise.strategies.probe:ProbeClassifier",
     "finetune": "bertwise.strategies.finetune:FinetuneClassifier",
+    "setfit": "bertwise.strategies.setfit:SetFitClassifier",
 }
 _registered: dict[str, type[Strategy]] = {}
 
