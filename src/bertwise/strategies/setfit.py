@@ -42,12 +42,13 @@ if TYPE_CHECKING:
 # In a model folder: the contrastively trained body as sentence-transformers saves it, and the head's arrays.
 BODY_DIR = BACKBONE_DIR
 INSTALL_HINT = "pip install 'bertwise[setfit]'"
-# Seconds of one SetFit training pair over seconds of one of finetune's training examples (a text forward and
-# backward through a classifier at batch 32), and of one text encoded by the trained body over one encoded by
-# bertwise's frozen encoder: measured on this project's 2-core CPU with all-MiniLM-L6-v2 on
-# examples/banking77_sample (docs/setfit.md, benchmarks/setfit_speed.py).
-SECONDS_PER_PAIR_OVER_EXAMPLE = 2.0
-SECONDS_PER_ENCODED_TEXT_OVER_FROZEN = 1.0
+# Seconds of one SetFit training pair (two texts forward and backward at batch 16, float32) over one of finetune's
+# calibrated training examples (one text at batch 32, under bfloat16 autocast where the CPU has it), and of one text
+# encoded by the trained body (sentence-transformers' encode, float32) over one encoded by bertwise's frozen encoder:
+# medians of 3 back-to-back rounds on this project's 2-core CPU with all-MiniLM-L6-v2 on examples/banking77_sample
+# (pairs 2.25-5.13, encoding 5.65-5.89; benchmarks/setfit_speed.py, docs/setfit.md).
+SECONDS_PER_PAIR_OVER_EXAMPLE = 4.4
+SECONDS_PER_ENCODED_TEXT_OVER_FROZEN = 5.9
 # The head is one logistic regression at one C; the probe's measured seconds per row cover about 21 such fits (its
 # 5-value C grid over 5 folds of 4/5 of the rows, warm-started, plus the final fit: probe._seconds_per_row).
 HEAD_FITS_IN_PROBE_SECONDS = 21.0
