@@ -168,7 +168,11 @@ def test_train_finetune_records_its_validation_score_and_takes_params(
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"strategy": "magic"}, ConfigError, r"unknown strategy 'magic'; expected one of zero-shot, probe, finetune"),
+        (
+            {"strategy": "magic"},
+            ConfigError,
+            r"unknown strategy 'magic'; expected one of zero-shot, probe, finetune, setfit",
+        ),
         ({"params_from": "missing.json"}, ConfigError, r"--params-from 'missing\.json' not found"),
         ({"params": {"magic": 1}}, ConfigError, r"'magic' is not a parameter of ProbeClassifier"),
         ({"test": "nowhere.csv"}, DataError, r"data file not found: 'nowhere\.csv'"),

@@ -261,7 +261,10 @@ def test_a_missing_file_is_refused(probe_copy: Path) -> None:
             lambda m: m.update(format_version=FORMAT_VERSION + 1),
             rf"format_version {FORMAT_VERSION + 1} was written by .* reads format_version {FORMAT_VERSION}; upgrade",
         ),
-        (lambda m: m.update(strategy="magic"), r"strategy is 'magic'; expected one of zero-shot, probe, finetune"),
+        (
+            lambda m: m.update(strategy="magic"),
+            r"strategy is 'magic'; expected one of zero-shot, probe, finetune, setfit",
+        ),
         (lambda m: m.update(classes=["only"]), r"'classes' is a array .*; expected a list of at least 2 labels"),
         (
             lambda m: m["files"].update({"../outside": "0" * 64}),

@@ -14,11 +14,13 @@ from bertwise.strategies import (
     LoraClassifier,
     NotFittedError,
     ProbeClassifier,
+    SetFitClassifier,
     ZeroShotClassifier,
 )
 from tests.conftest import toy_data
 
 FAST_FINETUNE = {"min_steps": 4, "max_epochs": 2, "min_epochs": 1, "batch_size": 8}
+FAST_SETFIT = {"num_iterations": 1, "batch_size": 8}
 
 
 def make(name: str, model: str) -> Any:
@@ -28,10 +30,12 @@ def make(name: str, model: str) -> Any:
         return ProbeClassifier(model=model, device="cpu", cv=2)
     if name == "lora":
         return LoraClassifier(model=model, device="cpu", **FAST_FINETUNE)
+    if name == "setfit":
+        return SetFitClassifier(model=model, device="cpu", **FAST_SETFIT)
     return FinetuneClassifier(model=model, device="cpu", **FAST_FINETUNE)
 
 
-STRATEGIES = ["zero-shot", "probe", "finetune", "lora"]
+STRATEGIES = ["zero-shot", "probe", "finetune", "lora", "setfit"]
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -77,7 +81,7 @@ def test_one_class_is_refused(name: str, tiny_bert: str) -> None:
         make(name, tiny_bert).fit(["a text", "another text"], ["x", "x"])
 
 
-@pytest.mark.parametrize("name", ["probe", "finetune", "lora"])
+@pytest.mark.parametrize("name", ["probe", "finetune", "lora", "setfit"])
 def test_integer_labels_come_back_as_integers(name: str, tiny_bert: str) -> None:
     texts, labels = toy_data()
     numbers = {"cooking": 3, "sports": 10, "weather": 7}

@@ -13,6 +13,7 @@ __all__ = [
     "LoraClassifier",
     "NotFittedError",
     "ProbeClassifier",
+    "SetFitClassifier",
     "Strategy",
     "StrategyTags",
     "ZeroShotClassifier",
@@ -23,6 +24,7 @@ _LAZY = {
     "LoraClassifier": "bertwise.strategies.lora",
     "NotFittedError": "bertwise.strategies.base",
     "ProbeClassifier": "bertwise.strategies.probe",
+    "SetFitClassifier": "bertwise.strategies.setfit",
     "Strategy": "bertwise.strategies.base",
     "StrategyTags": "bertwise.strategies.base",
     "ZeroShotClassifier": "bertwise.strategies.zero_shot",
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from bertwise.strategies.finetune import FinetuneClassifier
     from bertwise.strategies.lora import LoraClassifier
     from bertwise.strategies.probe import ProbeClassifier
+    from bertwise.strategies.setfit import SetFitClassifier
     from bertwise.strategies.zero_shot import ZeroShotClassifier
 
 

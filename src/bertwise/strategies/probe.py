@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from bertwise.data.dataset import Label
 from bertwise.exceptions import ModelError
 from bertwise.strategies.base import FrozenBackboneMixin, SavedFiles, Strategy, StrategyTags
 from bertwise.strategies.cost import Calibration, CalibrationSample, FitWork
+from bertwise.strategies.logistic_head import HEAD_FILE, read_logistic_head, save_logistic_head
 from bertwise.strategies.state import (
     BACKBONE_DIR,
     backbone_entries,
@@ -32,8 +32,6 @@ from bertwise.strategies.state import (
 # Inverse regularisation strengths tried by cross-validation. Unit-norm sentence embeddings need far weaker
 # regularisation than sklearn's default C=1 (which under-fits many-class sets), so the grid reaches high.
 DEFAULT_CS = (0.1, 1.0, 10.0, 100.0, 1000.0)
-# In a model folder: the logistic regression's coef and intercept, and its class indices.
-HEAD_FILE = "head.safetensors"
 
 if TYPE_CHECKING:
     from bertwise.config import CompareConfig
@@ -123,24 +121,9 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
         return recorded_attributes(self, {"C_": "chosen_C", "cv_scores_": "cv_macro_f1_by_C"})
 
     def save_state(self, folder: Path) -> dict[str, Any]:
-        from safetensors.numpy import save_file
-
         head = self.head_
         copy_backbone(Path(fitted_backbone(self).path), folder / BACKBONE_DIR)
-        # The labels ride along inside the hashed head file, so an edited manifest cannot silently rename its columns.
-        labels = json.dumps([_plain(label) for label in self.classes_.tolist()], ensure_ascii=True)
-        save_file(
-            {
-                # In the dtype they were fitted in (float32, like the embeddings): widening them would change the
-                # probabilities in their last digits.
-                "coef": np.ascontiguousarray(head.coef_),
-                "intercept": np.ascontiguousarray(head.intercept_),
-                # Columns of predict_proba: which of the model's classes each of the head's rows scores.
-                "classes": np.ascontiguousarray(head.classes_, dtype=np.int64),
-            },
-            str(folder / HEAD_FILE),
-            metadata={"classes": labels},
-        )
+        save_logistic_head(head, self.classes_, folder / HEAD_FILE)
         state = {"head_file": HEAD_FILE, "C": float(self.C_), "iterations": int(np.max(head.n_iter_))}
         return {**backbone_entries(self, BACKBONE_DIR), "probe": state}
 
@@ -263,64 +246,12 @@ def _seconds_per_row(features: np.ndarray, labels: list[Any], n_classes: int) ->
 def read_probe_head(folder: Path, manifest: Mapping[str, Any], dimension: int, **params: Any) -> Any:
     """The probe's saved logistic regression (``params`` go to its constructor), its arrays checked against the
     manifest's classes and the encoder's ``dimension``: what ``bertwise.load`` and the ONNX runtime predict with."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.numpy import load_file
-    from sklearn.linear_model import LogisticRegression
-
-    classes = manifest["classes"]
-    head_file = folder / HEAD_FILE
-    try:
-        arrays = load_file(str(head_file))
-        with safe_open(str(head_file), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ModelError(f"'{head_file}' cannot be read as safetensors ({error}); save the model again") from None
-    if "classes" in metadata and _json_or_none(metadata["classes"]) != classes:
-        raise ModelError(
-            f"'{head_file}' was trained for the classes {metadata['classes'][:200]}, but manifest.json lists "
-            f"{json.dumps(classes)[:200]}; was the manifest edited? Save the model again"
-        )
-    coef, intercept, head_classes = arrays.get("coef"), arrays.get("intercept"), arrays.get("classes")
-    seen = len(head_classes) if head_classes is not None and head_classes.ndim == 1 else len(classes)
-    rows = 1 if seen == 2 else seen  # scikit-learn keeps one row of weights for two classes
-    if (
-        coef is None
-        or intercept is None
-        or head_classes is None
-        or head_classes.dtype.kind not in "iu"
-        or head_classes.ndim != 1
-        or not 2 <= len(head_classes) <= len(classes)
-        or head_classes.min() < 0
-        or head_classes.max() >= len(classes)
-        or np.any(np.diff(head_classes) <= 0)  # each column a different class, in order, as sklearn keeps them
-        or coef.dtype not in (np.float32, np.float64)
-        or intercept.dtype != coef.dtype
-        or coef.shape != (rows, dimension)
-        or intercept.shape != (rows,)
-    ):
-        shapes = {key: f"{value.dtype}{list(value.shape)}" for key, value in arrays.items()}
-        raise ModelError(
-            f"'{head_file}' holds {shapes}; expected float coef [{rows}, {dimension}], intercept [{rows}] and "
-            f"increasing int classes [{seen}] for {len(classes)} classes and the backbone's {dimension} dimensions"
-        )
     state = manifest["probe"]
-    # A LogisticRegression with the saved fitted attributes computes predict_proba with sklearn's own code, so the
-    # probabilities equal those of the model that was saved, bit for bit.
-    head = LogisticRegression(C=float(state["C"]), **params)
-    head.coef_ = coef
-    head.intercept_ = intercept
-    head.classes_ = head_classes
-    head.n_features_in_ = dimension
-    head.n_iter_ = np.array([int(state.get("iterations") or 0)], dtype=np.int32)
-    return head
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        return None
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+    return read_logistic_head(
+        folder / HEAD_FILE,
+        manifest,
+        dimension,
+        iterations=int(state.get("iterations") or 0),
+        C=float(state["C"]),
+        **params,
+    )

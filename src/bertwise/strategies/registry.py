@@ -22,6 +22,7 @@ _BUILT_IN = {
     "probe": "bertwise.strategies.probe:ProbeClassifier",
     "finetune": "bertwise.strategies.finetune:FinetuneClassifier",
     "lora": "bertwise.strategies.lora:LoraClassifier",
+    "setfit": "bertwise.strategies.setfit:SetFitClassifier",
 }
 _registered: dict[str, type[Strategy]] = {}
 
