@@ -171,7 +171,7 @@ def test_train_finetune_records_its_validation_score_and_takes_params(
         (
             {"strategy": "magic"},
             ConfigError,
-            r"unknown strategy 'magic'; expected one of zero-shot, probe, finetune, setfit",
+            r"unknown strategy 'magic'; expected one of zero-shot, probe, finetune, lora, setfit",
         ),
         ({"params_from": "missing.json"}, ConfigError, r"--params-from 'missing\.json' not found"),
         ({"params": {"magic": 1}}, ConfigError, r"'magic' is not a parameter of ProbeClassifier"),

@@ -263,7 +263,7 @@ def test_a_missing_file_is_refused(probe_copy: Path) -> None:
         ),
         (
             lambda m: m.update(strategy="magic"),
-            r"strategy is 'magic'; expected one of zero-shot, probe, finetune, setfit",
+            r"strategy is 'magic'; expected one of zero-shot, probe, finetune, lora, setfit",
         ),
         (lambda m: m.update(classes=["only"]), r"'classes' is a array .*; expected a list of at least 2 labels"),
         (

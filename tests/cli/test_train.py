@@ -57,7 +57,7 @@ def test_train_errors_are_one_line_with_exit_code_2(toy_csv: Path, tiny_bert: st
     result = bertwise("train", str(toy_csv), "--strategy", "magic", "--out", str(tmp_path / "m"), "--model", tiny_bert)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "bertwise: error: unknown strategy 'magic'; expected one of zero-shot, probe, finetune, setfit"
+        "bertwise: error: unknown strategy 'magic'; expected one of zero-shot, probe, finetune, lora, setfit"
     )
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "report.docx").write_text("x")

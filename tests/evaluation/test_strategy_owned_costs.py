@@ -159,6 +159,6 @@ def test_built_in_defaults_stay_as_before() -> None:
     unregister("slow-tuner")
     unregister("lookup")
     assert default_curve_repeats() == {"probe": 5, "finetune": 3, "setfit": 1}
-    known = "zero-shot, probe, finetune, setfit"
+    known = "zero-shot, probe, finetune, lora, setfit"
     with pytest.raises(ConfigError, match=rf"^unknown strategy 'magic'; expected some of {known}$"):
         check_strategy_names(["magic"])
