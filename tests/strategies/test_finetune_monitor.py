@@ -82,6 +82,33 @@ def test_a_monitor_stops_training_and_the_best_weights_are_kept(
     assert np.array_equal(model.predict_proba(texts), probabilities)
 
 
+class Clock(Watcher):
+    """A deadline: says ``reason`` from step ``stop_at`` on, asked after every step between validations too."""
+
+    def step_stop(self, step: int, total_steps: int) -> str | None:
+        self.steps_asked = [*getattr(self, "steps_asked", []), step]
+        return self.reason if self.stop_at is not None and step >= self.stop_at else None
+
+
+def test_a_clock_stops_training_between_validations_keeping_the_last_validated_weights(
+    tiny_bert: str, watched: tuple[FinetuneClassifier, Watcher]
+) -> None:
+    texts, _ = toy_data()
+    _, seen = watched
+    clock = Clock(stop_at=3, reason="the budget ran out")
+    model = fit(tiny_bert, clock)
+    details = model.fit_details()
+    assert (details["stopped_by"], details["stopped_at_step"], details["optimizer_steps"]) == (
+        "the budget ran out",
+        3,
+        3,
+    )
+    assert clock.steps_asked == [1, 3]  # every step but the validations' (2), where the monitor itself is asked
+    step, best_step, probabilities = seen.seen[0]  # the first validation, at step 2
+    assert (step, model.best_step_) == (2, best_step)
+    assert np.array_equal(model.predict_proba(texts), probabilities)
+
+
 def test_predict_best_uses_the_best_weights_not_the_latest(
     tiny_bert: str, watched: tuple[FinetuneClassifier, Watcher]
 ) -> None:

@@ -42,6 +42,10 @@ class EarlyLook:
     deadline: Deadline | None = None
     looks: list[Look] = field(default_factory=list)
 
+    def step_stop(self, step: int, total_steps: int) -> str | None:
+        """Between validations only the deadline is asked (the look needs a validation)."""
+        return self.deadline.training_stop(step, total_steps) if self.deadline is not None else None
+
     def __call__(self, progress: TrainingProgress) -> str | None:
         where = f"step {progress.step} of {progress.total_steps}"
         spent = self.deadline.training_stop(progress.step, progress.total_steps) if self.deadline is not None else None

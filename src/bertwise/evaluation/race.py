@@ -172,6 +172,9 @@ class _DeadlineMonitor:
     def __call__(self, progress: TrainingProgress) -> str | None:
         return self.deadline.training_stop(progress.step, progress.total_steps)
 
+    def step_stop(self, step: int, total_steps: int) -> str | None:
+        return self.deadline.training_stop(step, total_steps)
+
 
 def _seeds_from(first: int, planned: int) -> str:
     """'seed 3' or 'seeds 2 and 3' or 'seeds 2 to 5' (1-based, up to ``planned``)."""

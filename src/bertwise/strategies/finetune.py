@@ -393,6 +393,8 @@ class FinetuneClassifier(Strategy):
                         bar.set_postfix(val_macro_f1=f"{state.history[-1]['val_macro_f1']:.3f}")
                         if writer is not None and state.position < len(state.batches) and not state.stopped_early:
                             submit_checkpoint(writer, training, state, time.perf_counter() - started)
+                    else:
+                        self._clock_stop(training, state)
                 if state.stopped_early:
                     break
                 state.epoch += 1
@@ -403,6 +405,15 @@ class FinetuneClassifier(Strategy):
         finally:
             bar.close()
         return time.perf_counter() - started
+
+    def _clock_stop(self, training: Training, state: LoopState) -> None:
+        """Between validations, a monitor's ``step_stop`` (a deadline) may end training at this step; the weights of
+        the last validation are kept, as at any stop."""
+        check = getattr(self.monitor, "step_stop", None)
+        reason = check(state.step, training.total_steps) if check is not None else None
+        if reason is not None:
+            state.stopped_early = True
+            self._stopped_by = (reason, state.step)
 
     def _step(self, training: Training, batch: list[int]) -> None:
         import torch

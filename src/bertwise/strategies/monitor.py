@@ -31,4 +31,6 @@ class TrainingProgress:
 
 
 # Called once at each validation after which training would go on: None goes on, a str stops training (the why).
+# A monitor that watches the clock may also have ``step_stop(step, total_steps) -> str | None``, asked after every
+# step between validations: validations can be minutes apart on a loaded CPU, and a deadline cannot wait for one.
 Monitor = Callable[[TrainingProgress], "str | None"]
