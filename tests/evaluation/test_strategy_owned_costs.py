@@ -148,7 +148,7 @@ def test_the_recommendation_names_a_label_free_strategy_and_a_shortened_one_in_t
 def test_registered_names_are_accepted_and_unknown_ones_refused_with_every_known_name() -> None:
     check_strategy_names(["probe", "slow-tuner"])
     assert strategy_names()[-2:] == ("slow-tuner", "lookup")
-    assert default_curve_repeats() == {"probe": 5, "finetune": 3, "setfit": 1, "slow-tuner": 4}
+    assert default_curve_repeats() == {"probe": 5, "finetune": 3, "lora": 3, "setfit": 1, "slow-tuner": 4}
     with pytest.raises(ConfigError, match=r"unknown strategy 'magic'; expected some of zero-shot, .*, lookup$"):
         check_strategy_names(["probe", "magic"])
     with pytest.raises(ConfigError, match="no strategy selected"):
@@ -158,7 +158,7 @@ def test_registered_names_are_accepted_and_unknown_ones_refused_with_every_known
 def test_built_in_defaults_stay_as_before() -> None:
     unregister("slow-tuner")
     unregister("lookup")
-    assert default_curve_repeats() == {"probe": 5, "finetune": 3, "setfit": 1}
+    assert default_curve_repeats() == {"probe": 5, "finetune": 3, "lora": 3, "setfit": 1}
     known = "zero-shot, probe, finetune, lora, setfit"
     with pytest.raises(ConfigError, match=rf"^unknown strategy 'magic'; expected some of {known}$"):
         check_strategy_names(["magic"])
