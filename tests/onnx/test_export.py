@@ -271,6 +271,17 @@ def test_a_zero_shot_folder_is_refused(tiny_bert: str, tmp_path: Path) -> None:
     assert _state(folder) == before
 
 
+@pytest.mark.parametrize(
+    ("strategy", "why"),
+    [("lora", "adapters would first have to be merged"), ("setfit", "not exported as one graph yet")],
+)
+def test_refusals_say_why_that_strategy_is_not_exported(strategy: str, why: str, tmp_path: Path) -> None:
+    from bertwise.onnx.runtime import check_exportable
+
+    with pytest.raises(OnnxExportError, match=f"holds a {strategy} model; ONNX export covers .*{why}"):
+        check_exportable(tmp_path, strategy)
+
+
 def test_a_failed_parity_check_leaves_the_folder_as_it_was(probe_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _state(probe_copy)
     run = OnnxRunner.run

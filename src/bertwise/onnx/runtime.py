@@ -272,10 +272,19 @@ def _load_verified_onnx(
 
 def check_exportable(folder: Path, strategy: str) -> None:
     if strategy not in ("probe", "finetune"):
+        why = _NOT_EXPORTED.get(strategy, "its prediction path has no ONNX graph yet")
         raise OnnxExportError(
             f"model folder '{folder}' holds a {strategy} model; ONNX export covers probe and finetune models only "
-            f"(zero-shot ranks label descriptions at prediction time): predict it with bertwise predict {folder}"
+            f"({why}): predict it with bertwise predict {folder}"
         )
+
+
+# Why a strategy's folder is not exported, in the refusal's words.
+_NOT_EXPORTED = {
+    "zero-shot": "zero-shot ranks label descriptions at prediction time",
+    "lora": "its adapters would first have to be merged into the base weights",
+    "setfit": "its trained body and head are not exported as one graph yet",
+}
 
 
 def _encoder_metadata(backbone: dict[str, Any]) -> dict[str, str]:
