@@ -19,9 +19,9 @@ CALIBRATION = Calibration(encode_texts_per_second=100.0, train_examples_per_seco
 
 
 def test_labels_name_each_backbone_once() -> None:
-    assert labels_for([None, "org/bert-base-uncased", "/models/finbert/"]) == [
+    assert labels_for([None, "org/plain-encoder", "/models/finbert/"]) == [
         "all-MiniLM-L6-v2",
-        "bert-base-uncased",
+        "plain-encoder",
         "finbert",
     ]
     assert labels_for(["a/encoder", "b/encoder"]) == ["encoder-1", "encoder-2"]

@@ -14,7 +14,8 @@ from dataclasses import asdict
 from typing import Any
 
 from bertwise.config import CompareConfig
-from bertwise.data.split import DataSource, load_split
+from bertwise.data.split import DataSource
+from bertwise.pipeline.stages import read_split
 from bertwise.strategies.variants import labels_for
 
 
@@ -24,15 +25,7 @@ def adapted_backbone(
     """(the adapted backbone's path, its label in the pairs, results.json's ``model.domain_adaptation`` record)."""
     from bertwise.backbone.adapt import adapt_backbone
 
-    split = load_split(
-        data,
-        test=test,
-        text_col=config.text_col,
-        label_col=config.label_col,
-        test_size=config.test_size,
-        seed=config.seed,
-        cross_validation_below=config.cross_validation_below,
-    )
+    split = read_split(config, data, test)
     adapted = adapt_backbone(
         config.model, split.train.texts, unlabeled=unlabeled, seed=config.seed, device=config.device
     )

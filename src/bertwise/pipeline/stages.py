@@ -55,11 +55,9 @@ class StrategyOutcome:
     reused: str | None
 
 
-def load(config: CompareConfig, data: DataSource, test: DataSource | None) -> Loaded:
-    """Read and split the data, resolve the backbone, and count the texts its tokenizer truncates."""
-    # An unusable device is an error before any work, not a failure per strategy.
-    device_type = str(resolve_device(config.device).type)
-    split = load_split(
+def read_split(config: CompareConfig, data: DataSource, test: DataSource | None) -> DataSplit:
+    """The data split as ``config`` makes it (columns, test file or hold-out or cross-validation, seed)."""
+    return load_split(
         data,
         test=test,
         text_col=config.text_col,
@@ -68,6 +66,13 @@ def load(config: CompareConfig, data: DataSource, test: DataSource | None) -> Lo
         seed=config.seed,
         cross_validation_below=config.cross_validation_below,
     )
+
+
+def load(config: CompareConfig, data: DataSource, test: DataSource | None) -> Loaded:
+    """Read and split the data, resolve the backbone, and count the texts its tokenizer truncates."""
+    # An unusable device is an error before any work, not a failure per strategy.
+    device_type = str(resolve_device(config.device).type)
+    split = read_split(config, data, test)
     backbone = resolve_backbone(config.model, pooling=config.pooling)  # type: ignore[arg-type]
     tokenizer = load_tokenizer(backbone.path)
     truncated = {"train": tokenize(tokenizer, split.train.texts, backbone.max_length).truncated}
