@@ -28,10 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from _corpus import DEFAULT_DATASETS, REPO, machine, use_checkout, write_json
 
 RESULTS = REPO / "benchmarks" / "results"
 STRATEGIES = ("setfit", "probe", "finetune", "lora")
+# Not a bertwise strategy: the setfit library's own default run (its Trainer, default TrainingArguments but our seed),
+# on the embedded backbone, for the issue's "SetFit against its own library" check (docs/setfit.md).
+SETFIT_LIBRARY = "setfit-library"
 
 
 def stratified_rows(labels: list[Any], n: int, seed: int) -> list[int]:
@@ -67,7 +71,10 @@ def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int) -> d
     truth = [str(label) for label in data["test_labels"]]
     rows = balanced_subsample(train, per_class, seed)
     texts, labels = [train.texts[r] for r in rows], [train.labels[r] for r in rows]
-    estimator = strategy_class(strategy)(seed=seed, device="cpu")
+    if strategy == SETFIT_LIBRARY:
+        estimator = LibrarySetFit(seed)
+    else:
+        estimator = strategy_class(strategy)(seed=seed, device="cpu")
     started = time.perf_counter()
     estimator.fit(texts, labels)
     fit_seconds = time.perf_counter() - started
@@ -86,6 +93,32 @@ def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int) -> d
     del estimator
     gc.collect()
     return record
+
+
+class LibrarySetFit:
+    """The setfit library's default run: ``SetFitModel.from_pretrained`` on the embedded backbone's folder, its
+    ``Trainer`` with default ``TrainingArguments`` (body 1 epoch at batch 16, "oversampling" pairs, the
+    LogisticRegression head) but our seed, its checkpoints in a temporary folder."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def fit(self, texts: list[str], labels: list[Any]) -> None:
+        import tempfile
+
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+
+        from bertwise.backbone.resolve import resolve_backbone
+
+        self.model = SetFitModel.from_pretrained(resolve_backbone(None).path, local_files_only=True)
+        with tempfile.TemporaryDirectory() as folder:
+            arguments = TrainingArguments(output_dir=folder, seed=self.seed, show_progress_bar=False)
+            train = Dataset.from_dict({"text": texts, "label": [str(label) for label in labels]})
+            Trainer(model=self.model, args=arguments, train_dataset=train).train()
+
+    def predict(self, texts: list[str]) -> list[Any]:
+        return list(self.model.predict(texts))
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
