@@ -38,25 +38,13 @@ STRATEGIES = ("setfit", "probe", "finetune", "lora")
 SETFIT_LIBRARY = "setfit-library"
 
 
-def stratified_rows(labels: list[Any], n: int, seed: int) -> list[int]:
-    """About ``n`` row numbers, every class keeping its share of ``labels`` (at least one row), sorted."""
-    rng = np.random.default_rng(seed)
-    by_class: dict[Any, list[int]] = {}
-    for row, label in enumerate(labels):
-        by_class.setdefault(label, []).append(row)
-    share = min(1.0, n / len(labels))
-    kept: list[int] = []
-    for rows in by_class.values():
-        kept.extend(rng.permutation(rows)[: max(1, round(share * len(rows)))].tolist())
-    return sorted(int(row) for row in kept)
-
-
 def load(datasets: Path, name: str, max_test: int, seed: int) -> dict[str, Any]:
     from bertwise.data.io import read_labeled_file
+    from bertwise.evaluation.budget import stratified_test_rows
 
     train, _ = read_labeled_file(datasets / name / "train.csv")
     test, _ = read_labeled_file(datasets / name / "test.csv")
-    rows = stratified_rows(list(test.labels), max_test, seed)
+    rows = range(len(test)) if max_test >= len(test) else stratified_test_rows(test.labels, max_test, seed)
     return {"train": train, "test_texts": [test.texts[r] for r in rows], "test_labels": [test.labels[r] for r in rows]}
 
 

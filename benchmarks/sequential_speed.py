@@ -12,16 +12,16 @@ Shared data sets are cut to ``--max-train`` and ``--max-test`` rows (a seeded cl
 so that the full protocol finishes on 2 CPU cores; ``--learning-curve`` adds the
 curves to both runs (the README's sample is always run with them, as the README runs it).
 
-Where the full protocol would take hours on 2 cores (medical_abstracts, ohsumed_23: their long texts), ``--protocols
-sequential`` runs the sequential protocol alone and holds its time to the recommendation against the full plan's own
-uncut estimate (results.json ``budget.estimated_seconds_uncut``: the same plan, calibrated on the same machine in the
-same run), as the issue allows. That estimate's own error is measured where both ran: the full run's wall time over
-its estimate is printed beside every data set that ran both.
+Where the full protocol would take hours on 2 cores (medical_abstracts, ohsumed_23: their long texts),
+``--sequential-only`` runs the sequential protocol alone and holds its time to the recommendation against the full
+plan's own uncut estimate (results.json ``budget.estimated_seconds_uncut``: the same plan, calibrated on the same
+machine in the same run), as the issue allows. That estimate's own error is measured where both ran: the full run's
+wall time over its estimate is printed beside every data set that ran both.
 
     .venv/bin/python benchmarks/sequential_speed.py --out benchmarks/results/sequential-speed-cpu.json
     .venv/bin/python benchmarks/sequential_speed.py --datasets sample trec6 --out /tmp/quick.json
     .venv/bin/python benchmarks/sequential_speed.py --datasets medical_abstracts ohsumed_23 --max-train 300 \
-        --max-test 300 --protocols sequential --out benchmarks/results/sequential-speed-long-cpu.json
+        --max-test 300 --sequential-only --out benchmarks/results/sequential-speed-long-cpu.json
 """
 
 from __future__ import annotations
@@ -148,6 +148,26 @@ def measure(name: str, data: Path, work: Path, curves: bool) -> dict[str, Any]:
     }
 
 
+def describe(name: str, entry: dict[str, Any]) -> str:
+    """One line of a data set's figures."""
+    two = entry["sequential"]
+    if entry["full"] is None:
+        return (
+            f"{name}: sequential {two['wall_seconds']} s ({two['recommended']}), {two['seconds_to_recommendation']} s "
+            f"to the recommendation; the full plan's estimate {entry['full_estimated_seconds']} s: "
+            f"{entry['ratio_to_full_estimate']}x; {entry['sequential_over_recipes_once']}x the recipes once; "
+            f"fine-tuning runs {two['finetune_runs']}"
+        )
+    one = entry["full"]
+    return (
+        f"{name}: full {one['wall_seconds']} s ({one['recommended']}), sequential {two['wall_seconds']} s "
+        f"({two['recommended']}); to the recommendation {entry['ratio_to_recommendation']}x, wall "
+        f"{entry['ratio_wall']}x, {entry['sequential_over_recipes_once']}x the recipes once; fine-tuning runs "
+        f"{one['finetune_runs']} -> {two['finetune_runs']}; the full run's wall over its estimate "
+        f"{entry['full_wall_over_estimate']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["sample", *SHARED])
@@ -157,11 +177,9 @@ def main() -> None:
     parser.add_argument("--learning-curve", action="store_true", help="curves on the shared data sets too")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--protocols",
-        nargs="+",
-        choices=["full", "sequential"],
-        default=["full", "sequential"],
-        help="'sequential' alone: hold it against the full plan's uncut estimate instead of a full run",
+        "--sequential-only",
+        action="store_true",
+        help="no full run: hold the sequential protocol against the full plan's uncut estimate",
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sequential-speed-cpu.json")
     args = parser.parse_args()
@@ -181,30 +199,11 @@ def main() -> None:
                     "test": cut(args.datasets_dir / name / "test.csv", data / "test.csv", args.max_test, args.seed),
                 }
                 curves = args.learning_curve
-            if "full" not in args.protocols:
-                entry = measure_sequential_only(name, data, work, curves) | {"rows": rows}
-                report["datasets"][name] = entry
-                write_json(args.out, report)
-                print(
-                    f"{name}: sequential {entry['sequential']['wall_seconds']} s "
-                    f"({entry['sequential']['recommended']}), {entry['sequential']['seconds_to_recommendation']} s to "
-                    f"the recommendation; the full plan's estimate {entry['full_estimated_seconds']} s: "
-                    f"{entry['ratio_to_full_estimate']}x; {entry['sequential_over_recipes_once']}x the recipes once; "
-                    f"fine-tuning runs {entry['sequential']['finetune_runs']}",
-                    flush=True,
-                )
-                continue
-            entry = measure(name, data, work, curves) | {"rows": rows}
+            measured = measure_sequential_only if args.sequential_only else measure
+            entry = measured(name, data, work, curves) | {"rows": rows}
             report["datasets"][name] = entry
             write_json(args.out, report)  # after each data set: a long run interrupted keeps what it measured
-            print(
-                f"{name}: full {entry['full']['wall_seconds']} s ({entry['full']['recommended']}), sequential "
-                f"{entry['sequential']['wall_seconds']} s ({entry['sequential']['recommended']}); to the "
-                f"recommendation {entry['ratio_to_recommendation']}x, wall {entry['ratio_wall']}x, "
-                f"{entry['sequential_over_recipes_once']}x the recipes once; fine-tuning runs "
-                f"{entry['full']['finetune_runs']} -> {entry['sequential']['finetune_runs']}",
-                flush=True,
-            )
+            print(describe(name, entry), flush=True)
     sys.exit(0)
 
 

@@ -10,7 +10,7 @@ checked. No strategy is named here: what the budget may cut is read from each st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -258,7 +258,7 @@ def _cut_test_rows(plan: Plan, split: DataSplit, limit: float, total: Callable[[
 
     def with_rows(n: int) -> Plan:
         fold = plan.protocol.folds[0]
-        rows = tuple(range(every)) if n >= every else stratified_test_rows(split, n, plan.protocol.seeds[0])
+        rows = tuple(range(every)) if n >= every else stratified_test_rows(split.test.labels, n, plan.protocol.seeds[0])
         return replace(plan, protocol=replace(plan.protocol, folds=(replace(fold, test_rows=rows),)))
 
     low, high = floor, every  # the largest n in [floor, every) that fits; floor when none does
@@ -274,14 +274,14 @@ def _cut_test_rows(plan: Plan, split: DataSplit, limit: float, total: Callable[[
     return replace(cut, cuts=(*plan.cuts, note))
 
 
-def stratified_test_rows(split: DataSplit, n: int, seed: int) -> tuple[int, ...]:
-    """About ``n`` rows of ``split.test`` (sorted): every class keeps its share, and at least one row, picked in a
-    shuffled order deterministic for ``seed``."""
+def stratified_test_rows(labels: Sequence[Any], n: int, seed: int) -> tuple[int, ...]:
+    """About ``n`` row numbers of ``labels`` (a test set's, sorted): every class keeps its share, and at least one
+    row, picked in a shuffled order deterministic for ``seed``."""
     rng = np.random.default_rng(seed)
     by_class: dict[Any, list[int]] = {}
-    for row, label in enumerate(split.test.labels):
+    for row, label in enumerate(labels):
         by_class.setdefault(label, []).append(row)
-    share = n / len(split.test)
+    share = n / len(labels)
     kept: list[int] = []
     for rows in by_class.values():
         kept.extend(rng.permutation(rows)[: max(1, round(share * len(rows)))].tolist())
