@@ -77,7 +77,7 @@ def test_balanced_subsample_takes_up_to_n_of_each_class_deterministically() -> N
 def test_finetune_steps_mirror_the_classifier_schedule() -> None:
     finetune_steps = FinetuneClassifier.schedule().planned_steps
     assert finetune_steps(1000) == 29 * 14  # 900 training rows: 29 steps an epoch, 14 epochs reach 400 steps
-    assert finetune_steps(40) == 2 * 20  # tiny sets stop at 20 epochs
+    assert finetune_steps(40) == 2 * 200  # tiny sets: as many epochs as 400 steps take (no default cap)
     assert finetune_steps(100_000) == 2813 * 5  # large sets train 5 epochs
     assert finetune_steps(1000, scale=0.5) < finetune_steps(1000)
 
@@ -98,14 +98,17 @@ def test_a_budget_cuts_the_cheapest_evidence_first_and_says_so() -> None:
     full = sum(estimate(plan, split, CALIBRATION).values())
     generous = fit_to_budget(plan, split, CALIBRATION, full * 2)
     assert generous.cuts == ()
-    tight = fit_to_budget(plan, split, CALIBRATION, full * 0.6)
+    # Fine-tuning's small curve points train min_steps too, so they cost about a full fit each: cut to 1 repeat, they
+    # save 40 % of this plan (0.6 of it keeps every seed).
+    assert fit_to_budget(plan, split, CALIBRATION, full * 0.6).cuts == ("finetune learning-curve repeats 3 -> 1",)
+    tight = fit_to_budget(plan, split, CALIBRATION, full * 0.5)
     # Curve repeats go first; the main comparison loses one seed only when that is not enough, and keeps two.
     assert tight.cuts == (
         "finetune learning-curve repeats 3 -> 1",
         "probe learning-curve repeats 5 -> 3",
         "finetune seeds 3 -> 2",
     )
-    assert sum(estimate(tight, split, CALIBRATION).values()) <= full * 0.6
+    assert sum(estimate(tight, split, CALIBRATION).values()) <= full * 0.5
     assert tight.protocol.seeds == (0, 1) and tight.schedule_scale == 1.0
 
 
@@ -116,7 +119,7 @@ def test_an_impossible_budget_shortens_training_and_still_says_it_is_over() -> N
     assert plan.protocol.seeds == (0,)
     assert plan.curve is not None and "finetune" not in plan.curve.strategies
     assert plan.schedule_scale == 0.25
-    assert plan.shortened_schedule("finetune") == {"min_steps": 100, "max_epochs": 5, "min_epochs": 1}
+    assert plan.shortened_schedule("finetune") == {"min_steps": 100, "max_epochs": None, "min_epochs": 1}
     assert "shortened to 25%" in plan.cuts[-2]
     assert "over the 1.0 s budget; it runs anyway" in plan.cuts[-1]
 

@@ -9,6 +9,7 @@ import pytest
 from bertwise.backbone.encoder import Tokenized
 from bertwise.exceptions import ConfigError
 from bertwise.strategies import FinetuneClassifier
+from bertwise.strategies.finetune_cost import planned_epochs
 from bertwise.strategies.finetune_loop import length_grouped_batches
 from tests.conftest import toy_data
 
@@ -56,12 +57,42 @@ def test_length_grouped_batches_cover_every_index_once() -> None:
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("learning_rate", 0.0), ("validation_fraction", 1.5), ("patience", 0), ("min_epochs", 99)],
+    [("learning_rate", 0.0), ("validation_fraction", 1.5), ("patience", 0), ("min_epochs", 0)],
 )
 def test_out_of_range_parameters_are_refused(tiny_bert: str, param: str, value: float) -> None:
     texts, labels = toy_data()
     with pytest.raises(ConfigError, match=f"the '{param}' parameter of FinetuneClassifier is out of range"):
         FinetuneClassifier(model=tiny_bert, device="cpu", **{param: value}).fit(texts, labels)
+
+
+def test_min_epochs_above_an_explicit_max_epochs_is_refused(tiny_bert: str) -> None:
+    texts, labels = toy_data()
+    with pytest.raises(ConfigError, match="'min_epochs' parameter of FinetuneClassifier is out of range: got 9"):
+        FinetuneClassifier(model=tiny_bert, device="cpu", min_epochs=9, max_epochs=3).fit(texts, labels)
+
+
+@pytest.mark.parametrize(
+    ("steps_per_epoch", "min_epochs", "max_epochs", "min_steps", "epochs"),
+    [
+        (1, 5, None, 400, 400),  # 8 examples a class of a 2-class set: min_steps rules, however many epochs
+        (3, 5, None, 400, 134),
+        (200, 5, None, 400, 5),  # large data: min_epochs rules
+        (3, 5, 20, 400, 20),  # an explicit cap wins over min_steps
+        (0, 1, None, 10, 10),  # never divides by zero
+    ],
+)
+def test_planned_epochs_reach_min_steps_unless_capped(
+    steps_per_epoch: int, min_epochs: int, max_epochs: int | None, min_steps: int, epochs: int
+) -> None:
+    assert planned_epochs(steps_per_epoch, min_epochs, max_epochs, min_steps) == epochs
+
+
+def test_the_cost_schedule_plans_the_steps_fit_trains() -> None:
+    schedule = FinetuneClassifier.schedule()
+    # 16 texts: 14 after the validation carve, one batch an epoch; min_steps 400 with no default cap.
+    assert schedule.max_epochs is None and schedule.planned_steps(16) == 400
+    assert schedule.planned_steps(16, scale=0.5) == 200
+    assert schedule.shortened(0.5) == {"min_steps": 200, "max_epochs": None, "min_epochs": 2}
 
 
 # Checkpoints: a fit killed mid-training resumes from its last checkpoint and ends exactly as an uninterrupted one.

@@ -24,7 +24,7 @@ from bertwise.strategies.checkpoint import (
     LoopState,
 )
 from bertwise.strategies.cost import Calibration, CalibrationSample, FitWork
-from bertwise.strategies.finetune_cost import Schedule, train_examples_per_second
+from bertwise.strategies.finetune_cost import Schedule, planned_epochs, train_examples_per_second
 from bertwise.strategies.finetune_loop import (
     Training,
     batched_logits,
@@ -63,10 +63,10 @@ class FinetuneClassifier(Strategy):
     """``AutoModelForSequenceClassification`` with all weights trained, early-stopped on validation macro-F1.
 
     A stratified validation split is carved from the training texts; the weights with the best validation macro-F1
-    (validation loss breaks ties) are kept. Training runs for at least ``min_steps`` optimiser steps (and at least
-    ``min_epochs`` epochs, at most ``max_epochs``), so small data sets are not under-trained: the usual 3-epoch recipe
-    gives a 564-text, 25-class set only 54 steps. Batches group texts of similar length and pad only to the longest
-    text in the batch.
+    (validation loss breaks ties) are kept. Training runs for at least ``min_steps`` optimiser steps and at least
+    ``min_epochs`` epochs (an explicit ``max_epochs`` caps both), so small data sets are not under-trained: the usual
+    3-epoch recipe gives a 564-text, 25-class set only 54 steps. Batches group texts of similar length and pad only to
+    the longest text in the batch.
 
     Prefer it with hundreds of examples per class or jargon far from the backbone's pre-training text; on a GPU it
     is cheap, on a CPU it is the slowest strategy by far.
@@ -77,7 +77,8 @@ class FinetuneClassifier(Strategy):
     learning_rate: AdamW's peak rate; None picks it from the encoder's width (``default_learning_rate``).
     weight_decay, warmup_ratio: AdamW with linear warm-up then linear decay.
     batch_size: texts per optimiser step.
-    min_epochs, max_epochs, min_steps: training length (see above); early stopping may end it sooner.
+    min_epochs, max_epochs, min_steps: training length (see above; ``max_epochs=None``, the default, caps nothing);
+        early stopping may end it sooner.
     patience: evaluations without improvement before stopping; stopping is allowed only after ``min_epochs`` and
         in the second half of the planned steps.
     evaluations_per_epoch: validation passes per epoch (more for large data, so early stopping can act mid-epoch).
@@ -143,7 +144,7 @@ class FinetuneClassifier(Strategy):
         learning_rate: float | None = None,
         batch_size: int = 32,
         min_epochs: int = 5,
-        max_epochs: int = 20,
+        max_epochs: int | None = None,
         min_steps: int = 400,
         patience: int = 3,
         evaluations_per_epoch: int = 1,
@@ -177,7 +178,7 @@ class FinetuneClassifier(Strategy):
         rules = {
             "learning_rate": self.learning_rate is None or self.learning_rate > 0,
             "batch_size": self.batch_size >= 1,
-            "min_epochs": 1 <= self.min_epochs <= self.max_epochs,
+            "min_epochs": 1 <= self.min_epochs and (self.max_epochs is None or self.min_epochs <= self.max_epochs),
             "min_steps": self.min_steps >= 0,
             "patience": self.patience >= 1,
             "evaluations_per_epoch": self.evaluations_per_epoch >= 1,
@@ -314,7 +315,7 @@ class FinetuneClassifier(Strategy):
         network.to(device)
 
         steps_per_epoch = math.ceil(len(train_part) / self.batch_size)
-        epochs = min(self.max_epochs, max(self.min_epochs, math.ceil(self.min_steps / steps_per_epoch)))
+        epochs = planned_epochs(steps_per_epoch, self.min_epochs, self.max_epochs, self.min_steps)
         total_steps = epochs * steps_per_epoch
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
         # Only what trains: every weight here, the adapters and head of a subclass that freezes the rest.

@@ -97,7 +97,7 @@ class LoraClassifier(FinetuneClassifier):
         target_modules: tuple[str, ...] = ("query", "value"),
         batch_size: int = 32,
         min_epochs: int = 5,
-        max_epochs: int = 20,
+        max_epochs: int | None = None,
         min_steps: int = 400,
         patience: int = 3,
         evaluations_per_epoch: int = 1,
