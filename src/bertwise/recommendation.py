@@ -269,6 +269,7 @@ def _would_change(
                 "then be chosen"
             )
     lines.extend(_curve_lines(chosen, learning_curve))
+    lines.extend(_pairwise_curve_lines(chosen, learning_curve))
     unlabeled = next((r for r in finished if not strategy_tags(r.name).uses_labels_for_training), None)
     if unlabeled is not None and unlabeled is not chosen:
         lines.append(
@@ -314,6 +315,31 @@ def _curve_lines(chosen: StrategyResult, learning_curve: dict[str, Any] | None) 
             "curve, so a smaller label budget would favour it"
         ]
     return []
+
+
+def _pairwise_curve_lines(chosen: StrategyResult, learning_curve: dict[str, Any] | None) -> list[str]:
+    """The crossings of the chosen strategy's curve with every other curve but the main pair's (``crossovers``):
+    "with fewer than about 30 examples per class SetFit was ahead", "with about 200 in all fine-tuning would overtake
+    it". Where the curves never cross, nothing is said: the main pair's line covers "more data will not change it"."""
+    curve = learning_curve or {}
+    full = curve.get("per_class_points", [None])[-1]
+    lines: list[str] = []
+    for crossing in curve.get("crossovers") or []:
+        a, b, status, where = crossing["a"], crossing["b"], crossing["status"], crossing.get("per_class")
+        if not full or not where or chosen.name not in (a, b):
+            continue
+        if a == chosen.name and status == "observed" and not crossing.get("from_first_point"):
+            lines.append(
+                f"with fewer than about {where:.0f} labeled examples per class {strategy_tags(b).in_words} was ahead "
+                "on the learning curve, so a smaller label budget would favour it"
+            )
+        elif b == chosen.name and status == "extrapolated" and where > 1.1 * full:
+            lines.append(
+                f"with about {where:.0f} labeled examples per class in all (against {full:g} now), "
+                f"{strategy_tags(a).in_words} would likely overtake {strategy_tags(b).in_words}: an extrapolation of "
+                "the fitted learning curves"
+            )
+    return lines
 
 
 def _forecast_at(learning_curve: dict[str, Any], per_class: float, names: Sequence[str]) -> dict[str, float] | None:

@@ -236,3 +236,27 @@ def test_without_stopping_or_deadline_the_curve_is_the_full_protocols(monkeypatc
     assert "stopping" not in today
     assert before.calls == after.calls == curve_plan.jobs()  # every planned fit, in the plan's order
     assert [point["runs"] for point in today["strategies"]["finetune"]] == [3, 3, 1]
+
+
+def test_every_other_pair_of_curves_says_where_one_overtook_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SetFit leads at 8 per class, fine-tuning from 16 on; the probe trails both everywhere.
+    shares = {("setfit", 8): 0.85, ("setfit", 16): 0.8, ("finetune", 8): 0.6, ("finetune", 16): 0.88}
+    fakes = FakeFits(lambda name, per_class: shares.get((name, per_class), 0.55))
+    curve_plan = plan(finetune=1, probe=1, setfit=1)
+    monkeypatch.setattr(runner, "stored_fit", fakes)
+    full = {"finetune": predictions(0.95)[None, :], "probe": predictions(0.6)[None, :]}
+    full["setfit"] = predictions(0.85)[None, :]
+    result = run_curve(curve_plan, SPLIT, PROTOCOL, CONFIG, full_runs=full, references={})
+
+    assert (result["crossover"]["a"], result["crossover"]["b"]) == ("finetune", "probe")  # the main pair, unchanged
+    by_pair = {(c["a"], c["b"]): c for c in result["crossovers"]}
+    assert ("finetune", "probe") not in by_pair and ("probe", "finetune") not in by_pair
+    overtaken = by_pair[("finetune", "setfit")]
+    assert overtaken["status"] == "observed" and 8 < overtaken["per_class"] < 16
+    assert not overtaken["from_first_point"]
+    assert overtaken["text"].startswith("fine-tuning overtakes SetFit at about")
+    ahead = by_pair[("setfit", "probe")]
+    assert ahead["status"] == "observed" and ahead["from_first_point"]
+    # The one behind at the data's size gets the forward-looking question: would it overtake with more data?
+    assert by_pair[("setfit", "finetune")]["status"] in ("extrapolated", "none", "unknown")
+    assert by_pair[("probe", "setfit")]["status"] in ("extrapolated", "none", "unknown")

@@ -228,6 +228,32 @@ def test_curves_that_meet_at_the_data_size_say_what_twice_the_data_would_give() 
     )
 
 
+def test_a_strategy_ahead_on_fewer_labels_is_named_with_the_size_where_it_lost_the_lead() -> None:
+    setfit_ahead_below_30 = {"a": "finetune", "b": "setfit", "status": "observed", "per_class": 29.6}
+    ahead_everywhere = {"a": "finetune", "b": "zero-shot", "status": "observed", "per_class": 8.0}
+    curve = {
+        "per_class_points": [8, 16, 32, 40.0],
+        "crossover": None,
+        "crossovers": [
+            {**setfit_ahead_below_30, "from_first_point": False, "text": "..."},
+            {**ahead_everywhere, "from_first_point": True, "text": "..."},
+            {"a": "probe", "b": "finetune", "status": "extrapolated", "per_class": 400.0, "text": "..."},
+        ],
+    }
+    choice = recommend(THREE, THREE_PAIRED, learning_curve=curve)
+    assert choice.strategy == "finetune"
+    assert (
+        "with fewer than about 30 labeled examples per class SetFit was ahead on the learning curve, so a smaller "
+        "label budget would favour it"
+    ) in choice.would_change
+    assert any(
+        "about 400 labeled examples per class in all (against 40 now), the probe would likely overtake "
+        "fine-tuning" in line
+        for line in choice.would_change
+    )
+    assert not any("zero-shot" in line and "ahead on the learning curve" in line for line in choice.would_change)
+
+
 def test_only_the_tokenizer_lines_of_the_diagnostics_are_cited() -> None:
     diagnostics = {
         "tokenizer": {"user": {"words": 100, "unknown_rate": 0.02}},

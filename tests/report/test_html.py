@@ -264,3 +264,16 @@ def test_resumed_stages_are_named_only_when_there_are_some() -> None:
     assert 'id="resumed"' not in render_html({**results, "resumed": []})
     page = render_html({**results, "resumed": ["calibration", "learning curve"]})
     assert "Resumed: calibration, learning curve: reused from the run cache" in page
+
+
+def test_the_other_pairs_crossings_are_listed_escaped_under_the_crossover() -> None:
+    from bertwise.report.html_analysis import learning_curve
+    from bertwise.report.view import build_view
+
+    results = full_results()
+    results["learning_curve"]["crossovers"] = [
+        {"status": "observed", "from_first_point": False, "text": "fine-tuning overtakes <SetFit> at about 30"}
+    ]
+    section = learning_curve(build_view(results).curve, "95%")
+    assert "<strong>Other crossings:</strong>" in section
+    assert "<ul><li>fine-tuning overtakes &lt;SetFit&gt; at about 30</li></ul>" in section

@@ -102,3 +102,13 @@ def test_resumed_stages_are_named_only_when_there_are_some() -> None:
     assert "Resumed" not in render_markdown({**results, "resumed": []})
     text = render_markdown({**results, "resumed": ["calibration", "probe"]})
     assert "**Resumed**: calibration, probe: reused from the run cache" in text
+
+
+def test_the_other_pairs_crossings_are_listed_under_the_crossover() -> None:
+    results = full_results()
+    results["learning_curve"]["crossovers"] = [
+        {"status": "observed", "from_first_point": False, "text": "fine-tuning overtakes SetFit at about 30 (measured)"}
+    ]
+    text = render_markdown(results)
+    assert "Other crossings:\n\n- fine-tuning overtakes SetFit at about 30 (measured)" in text
+    assert "Other crossings" not in render_markdown(full_results())

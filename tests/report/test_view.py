@@ -93,3 +93,18 @@ def test_colours_follow_the_registry_order_and_stay_stable_for_unknown_names() -
     colors = [strategy_color(name) for name in strategy_names()]
     assert len(set(colors)) == len(colors)
     assert strategy_color("not-a-strategy") == strategy_color("not-a-strategy")
+
+
+def test_the_other_pairs_crossings_are_read_when_a_lead_changed_hands_or_may_yet() -> None:
+    results = full_results()
+    results["learning_curve"]["crossovers"] = [
+        {"status": "observed", "from_first_point": False, "text": "fine-tuning overtakes SetFit at about 30"},
+        {"status": "observed", "from_first_point": True, "text": "SetFit scores above the probe from the first"},
+        {"status": "extrapolated", "from_first_point": False, "text": "the probe would overtake SetFit at 900"},
+        {"status": "none", "from_first_point": False, "text": "the fitted curves do not cross"},
+        "not a crossing",
+    ]
+    curve = build_view(results).curve
+    assert curve is not None
+    assert curve.crossings == ("fine-tuning overtakes SetFit at about 30", "the probe would overtake SetFit at 900")
+    assert build_view(full_results()).curve.crossings == ()  # type: ignore[union-attr]

@@ -161,6 +161,7 @@ def run_curve(
         "strategies": curves,
         "fit": {name: None if forecast is None else _describe_fit(forecast) for name, forecast in forecasts.items()},
         "crossover": _crossover(curves, forecasts, plan, crossover),
+        "crossovers": _pairwise_crossovers(curves, forecasts, plan, crossover),
     }
     if failed:
         result["failed"] = failed
@@ -342,9 +343,50 @@ def _crossover(
     curves: dict[str, list[dict[str, Any]]], forecasts: dict[str, Any], plan: CurvePlan, crossover: Any
 ) -> dict[str, Any] | None:
     pair = crossover_pair(list(curves))
-    if pair is None:
-        return None
-    a, b = pair
+    return None if pair is None else _crossing(*pair, curves, forecasts, plan, crossover)
+
+
+def _pairwise_crossovers(
+    curves: dict[str, list[dict[str, Any]]], forecasts: dict[str, Any], plan: CurvePlan, crossover: Any
+) -> list[dict[str, Any]]:
+    """Every other pair of curves, both ways: where the one ahead at the largest shared size overtook the other
+    (observed), and where the other would overtake it with more data (the fitted curves). This is what answers "SetFit
+    wins below about 30 examples a class, fine-tuning above" when SetFit, fine-tuning and the probe all have curves,
+    or the same strategy on two backbones."""
+    primary = crossover_pair(list(curves))
+    names = [name for name, points in curves.items() if points]
+    found: list[dict[str, Any]] = []
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            if primary is not None and {first, second} == set(primary):
+                continue
+            leader, trailer = _leader(first, second, curves)
+            for a, b in ((leader, trailer), (trailer, leader)):
+                entry = _crossing(a, b, curves, forecasts, plan, crossover)
+                if entry is not None:
+                    found.append(entry)
+    return found
+
+
+def _leader(first: str, second: str, curves: dict[str, list[dict[str, Any]]]) -> tuple[str, str]:
+    """(ahead, behind) at the largest size both curves measured; the first named when they are level."""
+    one = {point["per_class"]: point["macro_f1"] for point in curves[first]}
+    other = {point["per_class"]: point["macro_f1"] for point in curves[second]}
+    shared = sorted(set(one) & set(other))
+    if shared and other[shared[-1]] > one[shared[-1]]:
+        return second, first
+    return first, second
+
+
+def _crossing(
+    a: str,
+    b: str,
+    curves: dict[str, list[dict[str, Any]]],
+    forecasts: dict[str, Any],
+    plan: CurvePlan,
+    crossover: Any,
+) -> dict[str, Any] | None:
+    """From how many examples per class ``a`` scores above ``b`` (see :func:`curve_fit.crossover`)."""
     first = {point["per_class"]: point["macro_f1"] for point in curves[a]}
     second = {point["per_class"]: point["macro_f1"] for point in curves[b]}
     shared = sorted(set(first) & set(second))
@@ -364,6 +406,7 @@ def _crossover(
         "b": b,
         "status": status,
         "per_class": None if where is None else round(float(where), 1),
+        "from_first_point": status == "observed" and where is not None and where <= shared[0],
         "text": _crossover_text(a, b, status, where, shared, plan, horizon),
     }
 

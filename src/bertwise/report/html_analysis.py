@@ -30,6 +30,8 @@ def learning_curve(curve: Curve | None, confidence: str) -> str:
         status = curve.crossover_status
         badge = f'<span class="badge">{escape(status)}</span>' if status is not None else ""
         lines.append(f"<p><strong>Crossover:</strong> {escape(curve.crossover)}{badge}</p>")
+    if curve.crossings:
+        lines.append(f"<p><strong>Other crossings:</strong></p>\n<ul>{list_items(curve.crossings)}</ul>")
     if curve.fitted:
         form = f" (<code>{escape(', '.join(curve.forms))}</code>)" if curve.forms else ""
         lines.append(

@@ -200,6 +200,8 @@ def _learning_curve(curve: Curve | None) -> str:
     if curve.crossover is not None:
         status = f" ({_md(curve.crossover_status)})" if curve.crossover_status is not None else ""
         lines += ["", f"Crossover{status}: {_md(curve.crossover)}"]
+    if curve.crossings:
+        lines += ["", "Other crossings:", "", *(f"- {_md(text)}" for text in curve.crossings)]
     return "\n".join(lines)
 
 

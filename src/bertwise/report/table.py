@@ -128,6 +128,8 @@ def print_comparison(results: Mapping[str, Any] | Recorded, console: Console) ->
         )
     if view.curve is not None and view.curve.crossover:
         console.print(f"[bold]learning curve[/]: {view.curve.crossover}")
+    for text in view.curve.crossings if view.curve is not None else ():
+        console.print(f"  also: {text}")
     recommendation = view.recommendation
     if recommendation is not None:
         console.print(

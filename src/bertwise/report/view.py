@@ -138,6 +138,7 @@ class Curve:
     forms: tuple[str, ...]  # the fitted curves' forms, sorted
     crossover: str | None
     crossover_status: str | None
+    crossings: tuple[str, ...]  # the other pairs' crossings: measured ones and extrapolated overtakes, in words
     stopping: CurveStopping | None
     record: Mapping[str, Any]
 
@@ -382,9 +383,23 @@ def _curve(value: Any) -> Curve | None:
         forms=tuple(sorted(set(strings(fit.get("form") for fit in fits.values())))),
         crossover=crossover_text if isinstance(crossover_text, str) and crossover_text else None,
         crossover_status=status if isinstance(status, str) else None,
+        crossings=_crossings(curve),
         stopping=read_curve_stopping(curve),
         record=curve,
     )
+
+
+def _crossings(curve: Mapping[str, Any]) -> tuple[str, ...]:
+    """The texts of the other pairs' crossings worth a line: a lead that changed hands at a measured size, or one the
+    fitted curves put ahead with more data; "ahead from the first point" and "never crosses" say nothing new."""
+    texts: list[str] = []
+    for entry in sequence(curve.get("crossovers")):
+        crossing = mapping(entry)
+        text, status = crossing.get("text"), crossing.get("status")
+        moved = (status == "observed" and not crossing.get("from_first_point")) or status == "extrapolated"
+        if isinstance(text, str) and text and moved:
+            texts.append(text)
+    return tuple(texts)
 
 
 def _tokenizer_side(value: Any) -> TokenizerSide | None:
