@@ -309,12 +309,20 @@ def _curve_lines(chosen: StrategyResult, learning_curve: dict[str, Any] | None) 
             "more labeled data is unlikely to change this soon: the fitted learning curves do not cross within "
             "8 times the current data"
         ]
-    if chosen.name == a and status == "observed" and where and where > 0:
+    # Led from the first measured point: no smaller label budget was seen to favour the other.
+    led_throughout = crossover.get("from_first_point") or (where is not None and where <= _first_point(learning_curve))
+    if chosen.name == a and status == "observed" and where and not led_throughout:
         return [
             f"with fewer than about {where:.0f} labeled examples per class {other} was ahead on the learning "
             "curve, so a smaller label budget would favour it"
         ]
     return []
+
+
+def _first_point(learning_curve: dict[str, Any] | None) -> float:
+    """The smallest measured size (results written before ``from_first_point`` existed say no more than this)."""
+    points = (learning_curve or {}).get("per_class_points") or [0]
+    return float(points[0])
 
 
 def _pairwise_curve_lines(chosen: StrategyResult, learning_curve: dict[str, Any] | None) -> list[str]:

@@ -228,6 +228,21 @@ def test_curves_that_meet_at_the_data_size_say_what_twice_the_data_would_give() 
     )
 
 
+@pytest.mark.parametrize(
+    ("where", "from_first_point", "said"), [(8.0, True, False), (8.0, None, False), (20.0, False, True)]
+)
+def test_a_smaller_label_budget_is_named_only_when_the_rival_led_at_some_measured_size(
+    where: float, from_first_point: bool | None, said: bool
+) -> None:
+    crossover = {"a": "finetune", "b": "probe", "status": "observed", "per_class": where, "text": "..."}
+    if from_first_point is not None:  # results written before the key existed have none
+        crossover["from_first_point"] = from_first_point
+    curve = {"per_class_points": [8, 16, 32, 40.0], "crossover": crossover}
+    choice = recommend(THREE, THREE_PAIRED, learning_curve=curve)
+    assert choice.strategy == "finetune"
+    assert any("the probe was ahead on the learning curve" in line for line in choice.would_change) is said
+
+
 def test_a_strategy_ahead_on_fewer_labels_is_named_with_the_size_where_it_lost_the_lead() -> None:
     setfit_ahead_below_30 = {"a": "finetune", "b": "setfit", "status": "observed", "per_class": 29.6}
     ahead_everywhere = {"a": "finetune", "b": "zero-shot", "status": "observed", "per_class": 8.0}

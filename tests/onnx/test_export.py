@@ -266,20 +266,52 @@ def test_a_zero_shot_folder_is_refused(tiny_bert: str, tmp_path: Path) -> None:
 
     folder = _save(ZeroShotClassifier(model=tiny_bert, mode="embedding", device="cpu"), tmp_path / "model")
     before = _state(folder)
-    with pytest.raises(OnnxExportError, match="holds a zero-shot model; ONNX export covers probe and finetune"):
+    with pytest.raises(
+        OnnxExportError, match="holds a zero-shot model; ONNX export covers probe, setfit, finetune, lora"
+    ):
         export_model_folder(folder)
     assert _state(folder) == before
 
 
-@pytest.mark.parametrize(
-    ("strategy", "why"),
-    [("lora", "adapters would first have to be merged"), ("setfit", "not exported as one graph yet")],
-)
-def test_refusals_say_why_that_strategy_is_not_exported(strategy: str, why: str, tmp_path: Path) -> None:
-    from bertwise.onnx.runtime import check_exportable
+def test_a_lora_folder_exports_with_its_adapters_merged_and_predicts_like_torch(tiny_bert: str, tmp_path: Path) -> None:
+    from bertwise.artifact.folder import load
+    from bertwise.strategies.lora import LoraClassifier
 
-    with pytest.raises(OnnxExportError, match=f"holds a {strategy} model; ONNX export covers .*{why}"):
-        check_exportable(tmp_path, strategy)
+    # A learning rate high enough that the adapters move the logits: a merge that dropped them would show.
+    estimator = LoraClassifier(model=tiny_bert, device="cpu", learning_rate=5e-2, seed=1).set_params(
+        min_steps=6, min_epochs=1, max_epochs=3, batch_size=8
+    )
+    folder = _save(estimator, tmp_path / "model")
+    summary = export_model_folder(folder, check_texts=MIXED_TEXTS + UNSEEN, check_source="test texts")
+    assert summary.parity.passed and summary.parity.max_probability_difference < 1e-4
+    onnx_model, torch_model = load_onnx(folder), load(folder, device="cpu", precision="float32")
+    assert onnx_model.manifest_["onnx"]["kind"] == "classifier"
+    texts = list(_toy().texts) + UNSEEN
+    np.testing.assert_allclose(onnx_model.predict_proba(texts), torch_model.predict_proba(texts), atol=1e-5)
+    # The adapters moved the predictions, so a graph that left them out would fail the check above.
+    assert not np.allclose(_base_probabilities(torch_model, texts), onnx_model.predict_proba(texts), atol=1e-3)
+
+
+def _base_probabilities(lora_model: Any, texts: list[str]) -> np.ndarray:
+    """What the LoRA model predicts with its adapters switched off (the base weights and its trained head)."""
+    with lora_model.network_.disable_adapter():
+        return np.asarray(lora_model.predict_proba(texts))
+
+
+def test_a_setfit_folder_exports_its_trained_body_and_predicts_like_torch(tiny_bert: str, tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    from bertwise.artifact.folder import load
+    from bertwise.strategies.setfit import SetFitClassifier
+
+    estimator = SetFitClassifier(model=tiny_bert, seed=3, max_pairs=30, num_iterations=1, batch_size=8, device="cpu")
+    folder = _save(estimator, tmp_path / "model")
+    summary = export_model_folder(folder, check_texts=MIXED_TEXTS + UNSEEN, check_source="test texts")
+    assert summary.parity.passed and summary.parity.agreement == 1.0
+    onnx_model, torch_model = load_onnx(folder), load(folder, device="cpu", precision="float32")
+    assert onnx_model.manifest_["onnx"]["kind"] == "encoder"
+    texts = list(_toy().texts) + UNSEEN
+    np.testing.assert_allclose(onnx_model.predict_proba(texts), torch_model.predict_proba(texts), atol=1e-5)
+    assert onnx_model.predict(texts).tolist() == torch_model.predict(texts).tolist()
 
 
 def test_a_failed_parity_check_leaves_the_folder_as_it_was(probe_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:

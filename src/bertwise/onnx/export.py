@@ -34,7 +34,13 @@ from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
 from bertwise.data.io import read_text_file
 from bertwise.data.reference import reference_paragraphs
 from bertwise.exceptions import BertwiseError, DataError
-from bertwise.onnx.runtime import INPUT_NAMES, META_PREFIX, OnnxExportError, check_exportable
+from bertwise.onnx.runtime import (
+    ENCODER_STRATEGIES,
+    INPUT_NAMES,
+    META_PREFIX,
+    OnnxExportError,
+    check_exportable,
+)
 
 # Also importable from here, where docs/onnx.md and the CLI have always found them.
 from bertwise.onnx.runtime import OnnxClassifier as OnnxClassifier
@@ -44,6 +50,7 @@ from bertwise.onnx.runtime import OnnxUnavailableError as OnnxUnavailableError
 from bertwise.onnx.runtime import load_onnx as load_onnx
 from bertwise.onnx.runtime import require_onnx as require_onnx
 from bertwise.onnx.runtime import softmax as softmax
+from bertwise.strategies.state import BACKBONE_DIR
 from bertwise.util import atomic
 
 # 17 is the first opset with a LayerNormalization operator (one node per layer norm instead of seven) and is run by
@@ -120,6 +127,22 @@ def export_classifier_onnx(model_dir: str | Path, out_path: str | Path, *, max_l
         model = AutoModelForSequenceClassification.from_pretrained(
             backbone.path, use_safetensors=True, trust_remote_code=False, dtype=torch.float32, **EXPORT_ATTENTION
         )
+    return _export_logits(model, Path(out_path), max_length or backbone.max_length, backbone.sha256)
+
+
+def export_lora_onnx(estimator: Any, out_path: str | Path) -> Path:
+    """Export a fitted or loaded ``lora`` estimator as one classifier graph: its adapters merged into a copy of the
+    base weights (W + B·A·alpha/r, peft's ``merge_and_unload``), so the graph is a plain fine-tuned network's and
+    ONNX Runtime runs it at fine-tuning's speed, with no adapter matmuls left."""
+    require_onnx()
+    network = estimator.merged_network()
+    network.set_attn_implementation(EXPORT_ATTENTION["attn_implementation"])
+    return _export_logits(network, Path(out_path), int(estimator.max_length_), str(estimator.backbone_.sha256))
+
+
+def _export_logits(model: Any, out_path: Path, max_length: int, weights_sha256: str) -> Path:
+    """Trace a sequence classifier into a graph from token ids to ``logits`` (batch, labels)."""
+    import torch
 
     class Logits(torch.nn.Module):
         def __init__(self, network: Any) -> None:
@@ -131,11 +154,11 @@ def export_classifier_onnx(model_dir: str | Path, out_path: str | Path, *, max_l
 
     metadata = {
         "kind": "classifier",
-        "max_length": str(max_length or backbone.max_length),
-        "weights_sha256": backbone.sha256,
+        "max_length": str(max_length),
+        "weights_sha256": weights_sha256,
         "labels": ",".join(str(model.config.id2label[i]) for i in range(model.config.num_labels)),
     }
-    return _export(Logits(model), model.config, Path(out_path), "logits", metadata)
+    return _export(Logits(model), model.config, out_path, "logits", metadata)
 
 
 def _export(module: Any, config: Any, out_path: Path, output_name: str, metadata: dict[str, str]) -> Path:
@@ -362,6 +385,10 @@ def export_model_folder(
         exported = staging / "model.onnx"
         if strategy == "probe":
             export_backbone_onnx(reference.backbone_, exported)
+        elif strategy == "setfit":  # its contrastively trained body, pooled as sentence-transformers pools it
+            export_backbone_onnx(resolve_backbone(str(folder / BACKBONE_DIR)), exported)
+        elif strategy == "lora":
+            export_lora_onnx(reference, exported)
         else:
             export_classifier_onnx(folder / "model", exported, max_length=int(manifest["finetune"]["max_length"]))
         if quantize:
@@ -486,7 +513,7 @@ def _record_in_manifest(
         manifest["file_bytes"][relative] = onnx_path.stat().st_size
     manifest["onnx"] = {
         "file": relative,
-        "kind": "encoder" if manifest["strategy"] == "probe" else "classifier",
+        "kind": "encoder" if manifest["strategy"] in ENCODER_STRATEGIES else "classifier",
         "inputs": list(INPUT_NAMES),
         "quantized": "int8-dynamic" if quantized else None,
         "opset": OPSET,

@@ -19,13 +19,19 @@ from bertwise.artifact.folder import unloadable_as_model_error, verify_model_fol
 from bertwise.backbone.batching import padding_aware_batches
 from bertwise.backbone.encoder import CPU_BATCH_SIZE, load_tokenizer, tokenize
 from bertwise.exceptions import BertwiseError, ModelError
+from bertwise.strategies.lora import LoraClassifier
 from bertwise.strategies.probe import read_probe_head
-from bertwise.strategies.state import classes_array
+from bertwise.strategies.setfit import read_setfit_head
+from bertwise.strategies.state import BACKBONE_DIR, classes_array
 
 INSTALL_HINT = "pip install 'bertwise[onnx]'"
 INPUT_NAMES = ("input_ids", "attention_mask")
 # Written into the .onnx file's metadata, so the file alone says how to tokenize for it and what it returns.
 META_PREFIX = "bertwise."
+# Strategies whose folder exports: an encoder graph (pooled embeddings, the saved logistic head applied after it) or a
+# classifier graph (token ids to logits; LoRA's adapters merged into the base weights first).
+ENCODER_STRATEGIES = ("probe", "setfit")
+EXPORTED_STRATEGIES = ("probe", "setfit", "finetune", "lora")
 
 
 class OnnxUnavailableError(BertwiseError, ImportError):
@@ -251,39 +257,41 @@ def _load_verified_onnx(
                 f"expected one written by: bertwise export {folder} --onnx"
             )
         onnx_file = folder / str(record["file"])
-    if strategy == "probe":
+    if strategy in ENCODER_STRATEGIES:
         backbone = manifest["backbone"]
         encoder = OnnxEncoder(
             onnx_file,
-            folder / "backbone",
+            folder / BACKBONE_DIR,
             max_length=int(backbone["max_length"]),
             batch_size=batch_size,
             threads=threads,
         )
         _check_metadata(encoder, "encoder", _encoder_metadata(backbone))
-        return OnnxModel(folder, manifest, encoder, read_probe_head(folder, manifest, encoder.dimension))
-    max_length = int(manifest["finetune"]["max_length"])
-    classifier = OnnxClassifier(
-        onnx_file, folder / "model", max_length=max_length, batch_size=batch_size, threads=threads
-    )
+        read_head = read_probe_head if strategy == "probe" else read_setfit_head
+        return OnnxModel(folder, manifest, encoder, read_head(folder, manifest, encoder.dimension))
+    if strategy == "lora":
+        # The adapters' folder holds no tokenizer: the base model's, checked against its recorded weights hash.
+        tokenizer_dir = LoraClassifier.recorded_base(folder, manifest).path
+        max_length = int(manifest["lora"]["max_length"])
+    else:
+        tokenizer_dir, max_length = str(folder / "model"), int(manifest["finetune"]["max_length"])
+    classifier = OnnxClassifier(onnx_file, tokenizer_dir, max_length=max_length, batch_size=batch_size, threads=threads)
     _check_metadata(classifier, "classifier", {"max_length": str(max_length)})
     return OnnxModel(folder, manifest, classifier, None)
 
 
 def check_exportable(folder: Path, strategy: str) -> None:
-    if strategy not in ("probe", "finetune"):
+    if strategy not in EXPORTED_STRATEGIES:
         why = _NOT_EXPORTED.get(strategy, "its prediction path has no ONNX graph yet")
         raise OnnxExportError(
-            f"model folder '{folder}' holds a {strategy} model; ONNX export covers probe and finetune models only "
-            f"({why}): predict it with bertwise predict {folder}"
+            f"model folder '{folder}' holds a {strategy} model; ONNX export covers "
+            f"{', '.join(EXPORTED_STRATEGIES)} models only ({why}): predict it with bertwise predict {folder}"
         )
 
 
 # Why a strategy's folder is not exported, in the refusal's words.
 _NOT_EXPORTED = {
     "zero-shot": "zero-shot ranks label descriptions at prediction time",
-    "lora": "its adapters would first have to be merged into the base weights",
-    "setfit": "its trained body and head are not exported as one graph yet",
 }
 
 

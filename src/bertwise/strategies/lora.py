@@ -230,6 +230,24 @@ class LoraClassifier(FinetuneClassifier):
         return estimator
 
     @classmethod
+    def recorded_base(cls, folder: Path, manifest: Mapping[str, Any]) -> Backbone:
+        """The base model a saved folder's adapters were trained on, resolved and checked against its weights hash
+        (its tokenizer is the folder's: the adapters' directory holds none)."""
+        return _recorded_base(folder, configured(cls(), manifest, progress=False).model, manifest)
+
+    def merged_network(self) -> Any:
+        """A float32 CPU copy of the network with the adapters merged into the base weights (peft's
+        ``merge_and_unload``): a plain transformers sequence classifier computing what this one computes."""
+        import copy
+
+        import torch
+
+        network = copy.deepcopy(self.network_).to("cpu", dtype=torch.float32)
+        with _quiet_peft():
+            merged = network.merge_and_unload()
+        return merged.eval()
+
+    @classmethod
     def saved_files(cls) -> SavedFiles:
         return SavedFiles(
             required=(f"{ADAPTER_DIR}/{ADAPTER_CONFIG}", f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}"), weights_dir=ADAPTER_DIR

@@ -315,6 +315,21 @@ class SetFitClassifier(Strategy):
         check_frozen_backbone(file, manifest)
 
 
+def read_setfit_head(folder: Path, manifest: Mapping[str, Any], dimension: int) -> Any:
+    """The saved logistic-regression head of a SetFit folder, its arrays checked against the manifest's classes and
+    the body's embedding ``dimension``: what the ONNX runtime applies after the exported body."""
+    estimator = configured(SetFitClassifier(), manifest, progress=False)
+    return read_logistic_head(
+        folder / HEAD_FILE,
+        manifest,
+        dimension,
+        iterations=int(manifest["setfit"].get("iterations") or 0),
+        C=estimator.C,
+        max_iter=estimator.max_iter,
+        random_state=estimator.seed,
+    )
+
+
 def train_body(
     body: Any,
     texts: list[str],
