@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -52,7 +53,14 @@ SECONDS_PER_ENCODED_TEXT_OVER_FROZEN = 5.9
 # The head is one logistic regression at one C; the probe's measured seconds per row cover about 21 such fits (its
 # 5-value C grid over 5 folds of 4/5 of the rows, warm-started, plus the final fit: probe._seconds_per_row).
 HEAD_FITS_IN_PROBE_SECONDS = 21.0
-_DETAILS = {"pairs_": "training_pairs", "steps_": "optimizer_steps", "train_seconds_": "train_seconds"}
+_DETAILS = {
+    "pairs_": "training_pairs",
+    "steps_": "optimizer_steps",
+    "planned_steps_": "planned_steps",
+    "train_seconds_": "train_seconds",
+    "stopped_by_": "stopped_by",
+    "stopped_at_step_": "stopped_at_step",
+}
 
 
 def require_sentence_transformers() -> None:
@@ -130,6 +138,10 @@ class SetFitClassifier(Strategy):
 
     # Trains and encodes in float32 whatever the comparison's precision: what its manifest records (backbone_entries).
     precision: ClassVar[str] = "float32"
+    # Set by a comparison (runner.stored_fit): its ``step_stop(step, total_steps)``, asked after every step, ends the
+    # body's training when the budget's time is spent; the head is then fitted on the body as it is. The early look at
+    # a clearly losing run is fine-tuning's only: it needs a validation curve, and SetFit carves no validation split.
+    monitor: Any = None
 
     tags: ClassVar[StrategyTags] = StrategyTags(
         name="setfit",
@@ -244,7 +256,13 @@ class SetFitClassifier(Strategy):
         schedule = {
             key: getattr(self, key) for key in ("batch_size", "learning_rate", "warmup_ratio", "epochs", "seed")
         }
-        self.steps_ = train_body(body, texts, pairs, device=device, progress=self.progress, **schedule)
+        step_stop = getattr(self.monitor, "step_stop", None)
+        trained = train_body(body, texts, pairs, device=device, progress=self.progress, step_stop=step_stop, **schedule)
+        self.steps_, self.planned_steps_ = trained.steps, trained.planned
+        for attribute in ("stopped_by_", "stopped_at_step_"):
+            self.__dict__.pop(attribute, None)  # a refit that ran its whole schedule keeps no earlier stop
+        if trained.stopped_by is not None:
+            self.stopped_by_, self.stopped_at_step_ = trained.stopped_by, trained.steps
         self.train_seconds_ = round(time.perf_counter() - started, 2)
         self.pairs_ = len(pairs)
         features = encode(body, texts, self.batch_size * 2, self.progress)
@@ -342,10 +360,12 @@ def train_body(
     seed: int,
     device: Any,
     progress: bool = False,
-) -> int:
+    step_stop: Callable[[int, int], str | None] | None = None,
+) -> BodyTraining:
     """Contrastive training on :func:`draw_pairs`' rows: the cosine of each pair's embeddings pulled towards 1 (same
     class) or 0 by mean squared error (sentence-transformers' CosineSimilarityLoss, setfit's default loss), AdamW
-    with linear warm-up and decay as setfit trains. Returns the optimiser steps taken."""
+    with linear warm-up and decay as setfit trains. ``step_stop(step, total)``, asked after every step, may end it
+    (a deadline) with a reason."""
     import torch
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
     from sentence_transformers.util import batch_to_device
@@ -358,8 +378,11 @@ def train_body(
     scheduler = get_linear_schedule_with_warmup(optimizer, round(warmup_ratio * total), total)
     rng = np.random.default_rng(seed + 1)
     body.train()
+    step, stopped_by = 0, None
     with tqdm(total=total, desc="setfit: training", unit="step", disable=not progress) as bar:
         for epoch in range(epochs):
+            if stopped_by is not None:
+                break
             # The first epoch keeps draw_pairs' seeded order; later ones reshuffle it.
             order = pairs if epoch == 0 else pairs[rng.permutation(len(pairs))]
             for first in range(0, len(order), batch_size):
@@ -375,8 +398,21 @@ def train_body(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 bar.update(1)
+                step += 1
+                stopped_by = step_stop(step, total) if step_stop is not None and step < total else None
+                if stopped_by is not None:
+                    break
     body.eval()
-    return total
+    return BodyTraining(steps=step, planned=total, stopped_by=stopped_by)
+
+
+@dataclass(frozen=True)
+class BodyTraining:
+    """How the body's training went: steps taken of those planned, and why it stopped early (None: it did not)."""
+
+    steps: int
+    planned: int
+    stopped_by: str | None
 
 
 def load_body(backbone: Backbone, device: Any) -> Any:
