@@ -63,7 +63,7 @@ def without_timings(saved: dict[str, Any]) -> dict[str, Any]:
     del kept["machine"]["time"]
     # Calibration speeds, the estimates made from them, and measured seconds; a budget's limit and cuts stay.
     kept["budget"] = {key: kept["budget"][key] for key in ("limit_seconds", "cuts")}
-    del kept["stopping"]["seconds_to_recommendation"]
+    del kept["stopping"]["seconds_to_recommendation"], kept["stopping"]["seconds_in_all"]
     for strategy in kept["strategies"]:
         del strategy["cost"]
         for run in strategy["runs"]:
@@ -196,7 +196,11 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     """results.json without what describes this run rather than the comparison: the machine, times, reuse."""
     kept = {key: value for key, value in saved.items() if key not in ("machine", "resumed")}
     kept["budget"] = {key: value for key, value in saved["budget"].items() if key != "measured_seconds_by_part"}
-    kept["stopping"] = {key: value for key, value in saved["stopping"].items() if key != "seconds_to_recommendation"}
+    kept["stopping"] = {
+        key: value
+        for key, value in saved["stopping"].items()
+        if key not in ("seconds_to_recommendation", "seconds_in_all")
+    }
     return kept
 
 
@@ -359,7 +363,7 @@ def test_the_plan_comes_first_and_a_long_one_names_the_budget_that_fits_15_minut
     from bertwise.report.table import plan_lines
 
     # A machine this slow makes the default plan hours long; the tiny model would then run it in seconds anyway.
-    slow = Calibration(encode_texts_per_second=50.0, train_examples_per_second=1.0, probe_seconds_per_row=0.001)
+    slow = Calibration(encode_texts_per_second=50.0, train_examples_per_second=10.0, probe_seconds_per_row=0.001)
     monkeypatch.setattr("bertwise.evaluation.budget.calibrate", lambda *args, **kwargs: slow)
 
     class Planned(Exception):

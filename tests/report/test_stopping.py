@@ -57,6 +57,13 @@ def test_the_view_reads_every_stopping_key() -> None:
     assert view.time_to_recommendation == "110 s to the recommendation, of 3.0 min in all"
 
 
+def test_the_whole_runs_time_is_read_where_recorded_rather_than_the_budgets_measured_parts() -> None:
+    # A domain adaptation, loading and calibration are no strategy's part: only the recorded total has them.
+    results = sequential_stopped()
+    results["stopping"]["seconds_in_all"] = 400.0
+    assert build_view(results).time_to_recommendation == "110 s to the recommendation, of 6.7 min in all"
+
+
 def test_the_html_page_says_what_was_skipped_and_why() -> None:
     page = render_html(sequential_stopped())
     section = page[page.index('id="skipped"') : page.index('id="paired"')]

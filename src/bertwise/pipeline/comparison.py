@@ -403,8 +403,11 @@ class _Run:
                 self.progress(events.Note(text))
 
     def _stopping(self, comparison: Comparison, planned: Planned) -> dict[str, Any]:
+        # The run so far, from the budget's start: loading, calibration and a domain adaptation included, which the
+        # budget's measured parts (the strategies and curves) leave out.
+        so_far = round(time.perf_counter() - self.started, 1)
         return stopping_record(
-            planned, self.config, comparison.results, comparison.learning_curve, self.seconds_to_recommendation
+            planned, self.config, comparison.results, comparison.learning_curve, self.seconds_to_recommendation, so_far
         )
 
     def _recommend(self, comparison: Comparison, planned: Planned) -> Recommendation:

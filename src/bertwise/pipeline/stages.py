@@ -181,6 +181,7 @@ def stopping_record(
     results: Sequence[StrategyResult],
     learning_curve: Mapping[str, Any] | None,
     seconds_to_recommendation: float | None,
+    seconds_in_all: float | None = None,
 ) -> dict[str, Any]:
     """results.json's "stopping": the protocol, its rule, and every stop and budget skip in words, in order."""
     stopped: list[str] = []
@@ -207,6 +208,7 @@ def stopping_record(
         "stopped": stopped,
         "skipped_for_budget": skipped,
         "seconds_to_recommendation": seconds_to_recommendation,
+        "seconds_in_all": seconds_in_all,
     }
 
 

@@ -72,6 +72,7 @@ class Stopping:
     stopped: tuple[str, ...]
     skipped_for_budget: tuple[str, ...]
     seconds_to_recommendation: float | None
+    seconds_in_all: float | None  # the whole run's time, where recorded (older results: the budget's measured parts)
     recorded: bool  # results.json has the top-level "stopping" (else only config.protocol or per-part records)
 
     @property
@@ -98,7 +99,8 @@ class Stopping:
         if self.seconds_to_recommendation is None:
             return None
         shown = f"{seconds(self.seconds_to_recommendation)} to the recommendation"
-        return shown + (f", of {seconds(total_seconds)} in all" if total_seconds is not None else "")
+        total = self.seconds_in_all if self.seconds_in_all is not None else total_seconds
+        return shown + (f", of {seconds(total)} in all" if total is not None else "")
 
 
 def read_strategy_stopping(entry: Mapping[str, Any]) -> StrategyStopping | None:
@@ -165,6 +167,7 @@ def read_stopping(
         stopped=tuple(stopped),
         skipped_for_budget=tuple(skipped),
         seconds_to_recommendation=as_number(record.get("seconds_to_recommendation")),
+        seconds_in_all=as_number(record.get("seconds_in_all")),
         recorded=bool(record),
     )
 
