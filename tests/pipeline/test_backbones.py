@@ -70,3 +70,26 @@ def test_adapt_domain_adds_the_adapted_backbone_and_records_what_it_cost(
     assert "read the texts (never the labels) of rows it is later tested on" in adaptation["note"]
     [paired] = saved["paired"]  # with and without adaptation, on the same rows: whether it helped
     assert {paired["a"], paired["b"]} == {f"probe@{first}", f"probe@{first}+domain"}
+
+
+def test_the_curves_of_one_strategy_on_two_backbones_are_compared_both_ways(
+    tiny_bert: str, toy_csv: Path, tmp_path: Path
+) -> None:
+    other = str(_write_tiny_bert(tmp_path / "wider", seed=1))
+    first = f"probe@{Path(tiny_bert).name}"
+    compare(
+        toy_csv,
+        strategies=["probe"],
+        model=[tiny_bert, other],
+        out=tmp_path / "out",
+        cache=False,
+        device="cpu",
+        bootstrap_resamples=200,
+    )
+    curve = json.loads((tmp_path / "out" / "results.json").read_text())["learning_curve"]
+    assert set(curve["strategies"]) == {first, "probe@wider"}
+    assert curve["crossover"] is None  # no pair of a trained and a frozen strategy: the main crossover has none
+    asked = {(entry["a"], entry["b"]) for entry in curve["crossovers"]}
+    assert asked == {(first, "probe@wider"), ("probe@wider", first)}
+    assert all(entry["status"] in ("observed", "extrapolated", "none", "unknown") for entry in curve["crossovers"])
+    assert sum(entry["status"] == "observed" for entry in curve["crossovers"]) == 1  # the leader at the data's size
