@@ -61,7 +61,7 @@ OPSET = 17
 
 # Traced through the eager attention (the same float32 arithmetic as torch's fused SDPA kernel): ONNX Runtime ran that
 # graph faster than the traced SDPA graph (docs/onnx.md has the measurement).
-EXPORT_ATTENTION = {"attn_implementation": "eager"}
+EXPORT_ATTENTION = "eager"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -91,7 +91,11 @@ def export_backbone_onnx(backbone: Backbone, out_path: str | Path) -> Path:
     require_onnx()
     with quiet_loading():
         model = AutoModel.from_pretrained(
-            backbone.path, use_safetensors=True, trust_remote_code=False, dtype=torch.float32, **EXPORT_ATTENTION
+            backbone.path,
+            use_safetensors=True,
+            trust_remote_code=False,
+            dtype=torch.float32,
+            attn_implementation=EXPORT_ATTENTION,
         )
 
     class PooledEncoder(torch.nn.Module):
@@ -127,7 +131,11 @@ def export_classifier_onnx(model_dir: str | Path, out_path: str | Path, *, max_l
     backbone = resolve_backbone(str(model_dir))
     with quiet_loading():
         model = AutoModelForSequenceClassification.from_pretrained(
-            backbone.path, use_safetensors=True, trust_remote_code=False, dtype=torch.float32, **EXPORT_ATTENTION
+            backbone.path,
+            use_safetensors=True,
+            trust_remote_code=False,
+            dtype=torch.float32,
+            attn_implementation=EXPORT_ATTENTION,
         )
     return _export_logits(model, Path(out_path), max_length or backbone.max_length, backbone.sha256)
 
@@ -138,7 +146,7 @@ def export_lora_onnx(estimator: Any, out_path: str | Path) -> Path:
     ONNX Runtime runs it at fine-tuning's speed, with no adapter matmuls left."""
     require_onnx()
     network = estimator.merged_network()
-    network.set_attn_implementation(EXPORT_ATTENTION["attn_implementation"])
+    network.set_attn_implementation(EXPORT_ATTENTION)
     return _export_logits(network, Path(out_path), int(estimator.max_length_), str(estimator.backbone_.sha256))
 
 
