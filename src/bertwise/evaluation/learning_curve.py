@@ -349,10 +349,10 @@ def _crossover(
 def _pairwise_crossovers(
     curves: dict[str, list[dict[str, Any]]], forecasts: dict[str, Any], plan: CurvePlan, crossover: Any
 ) -> list[dict[str, Any]]:
-    """Every other pair of curves, both ways: where the one ahead at the largest shared size overtook the other
-    (observed), and where the other would overtake it with more data (the fitted curves). This is what answers "SetFit
-    wins below about 30 examples a class, fine-tuning above" when SetFit, fine-tuning and the probe all have curves,
-    or the same strategy on two backbones."""
+    """Every other pair of curves, both ways: the one ahead at the largest shared size gets where it took the lead
+    (observed), the one behind whether it would overtake with more data (the fitted curves). This answers "SetFit wins
+    below about 30 examples a class, fine-tuning above" when SetFit, fine-tuning and the probe all have curves, or the
+    same strategy on two backbones."""
     primary = crossover_pair(list(curves))
     names = [name for name, points in curves.items() if points]
     found: list[dict[str, Any]] = []
@@ -360,22 +360,11 @@ def _pairwise_crossovers(
         for second in names[i + 1 :]:
             if primary is not None and {first, second} == set(primary):
                 continue
-            leader, trailer = _leader(first, second, curves)
-            for a, b in ((leader, trailer), (trailer, leader)):
+            for a, b in ((first, second), (second, first)):
                 entry = _crossing(a, b, curves, forecasts, plan, crossover)
                 if entry is not None:
                     found.append(entry)
     return found
-
-
-def _leader(first: str, second: str, curves: dict[str, list[dict[str, Any]]]) -> tuple[str, str]:
-    """(ahead, behind) at the largest size both curves measured; the first named when they are level."""
-    one = {point["per_class"]: point["macro_f1"] for point in curves[first]}
-    other = {point["per_class"]: point["macro_f1"] for point in curves[second]}
-    shared = sorted(set(one) & set(other))
-    if shared and other[shared[-1]] > one[shared[-1]]:
-        return second, first
-    return first, second
 
 
 def _crossing(

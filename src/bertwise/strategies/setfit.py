@@ -308,15 +308,7 @@ class SetFitClassifier(Strategy):
         target = resolve_device(device)
         estimator.body_ = load_body(body_backbone, target)
         estimator.classes_ = classes_array(manifest)
-        estimator.head_ = read_logistic_head(
-            folder / HEAD_FILE,
-            manifest,
-            int(estimator.body_.get_embedding_dimension()),
-            iterations=int(manifest["setfit"].get("iterations") or 0),
-            C=estimator.C,
-            max_iter=estimator.max_iter,
-            random_state=estimator.seed,
-        )
+        estimator.head_ = read_setfit_head(folder, manifest, int(estimator.body_.get_embedding_dimension()))
         estimator.device_ = target
         return estimator
 
@@ -335,7 +327,7 @@ class SetFitClassifier(Strategy):
 
 def read_setfit_head(folder: Path, manifest: Mapping[str, Any], dimension: int) -> Any:
     """The saved logistic-regression head of a SetFit folder, its arrays checked against the manifest's classes and
-    the body's embedding ``dimension``: what the ONNX runtime applies after the exported body."""
+    the body's embedding ``dimension``: what ``bertwise.load`` and the ONNX runtime apply after the body."""
     estimator = configured(SetFitClassifier(), manifest, progress=False)
     return read_logistic_head(
         folder / HEAD_FILE,
