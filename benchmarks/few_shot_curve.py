@@ -48,7 +48,7 @@ def load(datasets: Path, name: str, max_test: int, seed: int) -> dict[str, Any]:
     return {"train": train, "test_texts": [test.texts[r] for r in rows], "test_labels": [test.labels[r] for r in rows]}
 
 
-def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int) -> dict[str, Any]:
+def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int, device: str = "cpu") -> dict[str, Any]:
     """Fit ``strategy`` on ``per_class`` examples of every class (subsample ``seed``), predict the test rows."""
     from sklearn.metrics import f1_score
 
@@ -62,7 +62,7 @@ def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int) -> d
     if strategy == SETFIT_LIBRARY:
         estimator = LibrarySetFit(seed)
     else:
-        estimator = strategy_class(strategy)(seed=seed, device="cpu")
+        estimator = strategy_class(strategy)(seed=seed, device=device)
     started = time.perf_counter()
     estimator.fit(texts, labels)
     fit_seconds = time.perf_counter() - started
@@ -78,6 +78,9 @@ def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int) -> d
         "peak_rss_mb_so_far": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "predictions": predicted,
     }
+    # What the schedule did (steps run, best step, why it stopped); the validation curve itself is left out.
+    if hasattr(estimator, "fit_details"):
+        record["fit_details"] = {k: v for k, v in estimator.fit_details().items() if k != "validation_history"}
     del estimator
     gc.collect()
     return record
@@ -195,6 +198,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--max-test", type=int, default=500)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps; give a GPU run its own --records and --out")
     parser.add_argument("--records", type=Path, default=RESULTS / "few-shot-curve-records.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS / "few-shot-curve-cpu.json")
     parser.add_argument("--summary-only", action="store_true", help="rebuild the summary from the records; fit nothing")
@@ -213,7 +217,7 @@ def main() -> None:
                         if (name, per_class, seed, strategy) in done:
                             continue
                         record = {"dataset": name, "per_class": per_class, "seed": seed, "strategy": strategy}
-                        record |= fit_one(data[name], strategy, per_class, seed)
+                        record |= fit_one(data[name], strategy, per_class, seed, args.device)
                         with args.records.open("a") as handle:
                             handle.write(json.dumps(record) + "\n")
                         records.append(record)
