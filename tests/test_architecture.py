@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "bertwise"
 HEAVY = {
     "torch", "transformers", "sklearn", "scipy", "onnx", "onnxruntime", "fastapi", "uvicorn", "starlette",
     "matplotlib", "pandas", "pyarrow", "datasets", "safetensors", "tokenizers", "sentence_transformers", "rich",
-    "typer", "tqdm", "psutil", "numpy",
+    "typer", "tqdm", "psutil", "numpy", "mlflow",
 }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "Comparison",
     "CompareConfig",
     "FinetuneClassifier",
+    "MlflowTracking",
     "ProbeClassifier",
     "ZeroShotClassifier",
     "compare",
@@ -36,6 +37,7 @@ _LAZY = {
     "export_onnx": "bertwise.onnx.export",
     "train": "bertwise.training",
     "FinetuneClassifier": "bertwise.strategies.finetune",
+    "MlflowTracking": "bertwise.tracking.mlflow_tracking",
     "ProbeClassifier": "bertwise.strategies.probe",
     "ZeroShotClassifier": "bertwise.strategies.zero_shot",
     "load_split": "bertwise.data.split",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from bertwise.strategies.finetune import FinetuneClassifier
     from bertwise.strategies.probe import ProbeClassifier
     from bertwise.strategies.zero_shot import ZeroShotClassifier
+    from bertwise.tracking.mlflow_tracking import MlflowTracking
     from bertwise.training import train
 
 

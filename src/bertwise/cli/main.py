@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from bertwise.artifact.outputs import check_writable_file
+from bertwise.cli.track import EXPERIMENT_HELP, TRACK_HELP, TRACKING_URI_HELP, say_tracked, tracker
 from bertwise.backbone.device import PRECISION_CHOICES
 from bertwise.data.io import read_text_file
 from bertwise.exceptions import BertwiseError, ConfigError, DataError
@@ -151,6 +152,9 @@ def compare(
         Path | None,
         typer.Option(help="More in-domain texts for --adapt-domain: one per line, or a data file with a text column."),
     ] = None,
+    track: Annotated[str | None, typer.Option(help=TRACK_HELP)] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    experiment: Annotated[str | None, typer.Option(help=EXPERIMENT_HELP)] = None,
 ) -> None:
     """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
@@ -170,6 +174,7 @@ def compare(
     if unlabeled is not None and not adapt_domain:
         raise ConfigError("--unlabeled is read only with --adapt-domain; add --adapt-domain or drop --unlabeled")
     extra = read_unlabeled(unlabeled, text_col)[0] if unlabeled is not None else []
+    tracking = tracker(track, tracking_uri, experiment)
 
     try:
         with CompareProgress(console, results=out / "results.json", bar=progress) as drawing:
@@ -202,6 +207,7 @@ def compare(
                 adapt_domain=adapt_domain,
                 unlabeled=extra,
                 command=["bertwise", *sys.argv[1:]],
+                track=tracking,
             )
     except KeyboardInterrupt:
         # Raised inside click's invocation, which would turn it into a silent exit 130.
@@ -222,8 +228,9 @@ def compare(
         )
     if comparison.save_best_error is not None:
         typer.echo(f"bertwise: error: --save-best: {comparison.save_best_error}", err=True)
+    tracking_failed = say_tracked(comparison.tracked)
     failed = [r.name for r in comparison.results if r.status != "ok"]
-    if failed or comparison.save_best_error is not None:
+    if failed or comparison.save_best_error is not None or tracking_failed:
         raise typer.Exit(code=1)
 
 

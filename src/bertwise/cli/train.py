@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from bertwise.artifact.outputs import check_writable_folder
+from bertwise.cli.track import EXPERIMENT_HELP, TRACK_HELP, TRACKING_URI_HELP, say_tracked, tracker
 from bertwise.data.split import resolve_parts
 from bertwise.strategies.registry import check_strategy_name
 
@@ -49,6 +50,9 @@ def train_command(
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars while encoding and training.")] = True,
+    track: Annotated[str | None, typer.Option(help=TRACK_HELP)] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    experiment: Annotated[str | None, typer.Option(help=EXPERIMENT_HELP)] = None,
 ) -> None:
     """Train one strategy on every row of DATA and save a self-describing model folder (safetensors, manifest)."""
     import time
@@ -62,6 +66,7 @@ def train_command(
     check_output_folder(out)
     check_writable_folder(out, "--out")
     resolve_parts(data, test)
+    tracking = tracker(track, tracking_uri, experiment)
 
     from bertwise.artifact.folder import folder_size
     from bertwise.training import train
@@ -105,3 +110,5 @@ def train_command(
             "training rows (optimistic: they chose the best step; give --test for a test score)"
         )
     typer.echo(f"predict with: bertwise predict {out} FILE")
+    if tracking is not None and say_tracked(tracking.log_model(out)):
+        raise typer.Exit(code=1)

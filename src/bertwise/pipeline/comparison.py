@@ -32,7 +32,7 @@ from bertwise.pipeline.adaptation import adapted_backbone
 from bertwise.pipeline.best import release_models, save_recommended
 from bertwise.pipeline.plan import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS, Planned, make_plan
 from bertwise.pipeline.progress import ProgressCallback, progress_callback
-from bertwise.pipeline.results import Comparison, SavedBest
+from bertwise.pipeline.results import Comparison, SavedBest, Tracker
 from bertwise.pipeline.save import ResultsWriter
 from bertwise.pipeline.stages import (
     Loaded,
@@ -99,6 +99,7 @@ def compare(
     command: Sequence[str] | None = None,
     adapt_domain: bool = False,
     unlabeled: Sequence[str] = (),
+    track: Tracker | None = None,
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
@@ -131,6 +132,10 @@ def compare(
     once the plan is made, before any strategy runs, with the :class:`Comparison` so far: its ``protocol`` and its
     ``budget`` (estimates per part, cuts, and ``suggested`` when an unbudgeted plan is long); the CLI prints it.
     ``command`` is recorded in results.json as the command line that ran (the CLI passes its own; None otherwise).
+
+    ``track`` records the finished comparison in an experiment tracker (``bertwise.tracking.MlflowTracking``) from
+    the saved results, last: a tracker that cannot reach its store loses nothing, and ``Comparison.tracked`` says
+    in one line where the runs went or why they did not.
 
     ``progress`` is a callback that receives :mod:`bertwise.pipeline.progress`'s events as the stages run (the CLI
     draws them as a bar with the time remaining); True prints them as plain lines to stderr (to ``console.print``
@@ -198,6 +203,7 @@ def compare(
             command=list(command) if command is not None else None,
             started=started,
             domain_adaptation=adaptation,
+            track=track,
         )
         # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is afresh.
         with contextlib.nullcontext() if cache else use_cache_dir(None):
@@ -243,6 +249,7 @@ class _Run:
         command: list[str] | None,
         started: float | None = None,
         domain_adaptation: dict[str, Any] | None = None,
+        track: Tracker | None = None,
     ) -> None:
         self.config = config
         self.out = out
@@ -257,6 +264,7 @@ class _Run:
         self.started_at = started
         self.started = time.perf_counter()
         self.domain_adaptation = domain_adaptation
+        self.track = track
         self.deadline: Deadline | None = None
         self.seconds_to_recommendation: float | None = None
 
@@ -285,6 +293,9 @@ class _Run:
         if self.save_best is not None:
             # After results.json: failing to save a model never loses the comparison.
             comparison.best = self._stage(events.SAVE_BEST, self._save_best, comparison, planned)
+        if self.track is not None:
+            # Last, from what was saved: the tracker only consumes the results, so its failure can never lose them.
+            comparison.tracked = self.track.track_comparison(comparison, Path(self.out) if self.out else None)
         return comparison
 
     def _stage(self, stage: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bertwise.backbone.device import precision_name, resolve_device
 from bertwise.backbone.resolve import Backbone
@@ -25,6 +25,28 @@ class SavedBest:
 
     folder: Path | None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What a tracker did with a comparison (``compare(track=...)``) or a model folder: one line saying where the runs
+    went or why they could not go."""
+
+    message: str
+    run_id: str | None = None  # the comparison's (parent) run in the tracking store
+    error: str | None = None  # set when nothing, or not everything, reached the tracking store
+    model_uri: str | None = None  # a logged model's URI (mlflow.pyfunc.load_model reads it)
+
+
+class Tracker(Protocol):
+    """Records a finished comparison somewhere else (an experiment tracker: :class:`bertwise.tracking.MlflowTracking`).
+
+    Called once, after results.json and any saved model are written, with the folder holding them (None without
+    ``out``). It reads the results only and reports a failure in the :class:`Tracked` it returns, never by raising:
+    the comparison is done and saved by then.
+    """
+
+    def track_comparison(self, comparison: Comparison, folder: Path | None) -> Tracked: ...
 
 
 @dataclass
@@ -54,6 +76,8 @@ class Comparison:
     domain_adaptation: dict[str, Any] | None = None
     # ``save_best``'s outcome; never in results.json.
     best: SavedBest | None = None
+    # ``track``'s outcome; never in results.json.
+    tracked: Tracked | None = None
 
     @property
     def saved_model(self) -> Path | None:

@@ -1,0 +1,42 @@
+"""``--track``, ``--tracking-uri`` and ``--experiment`` of ``bertwise compare`` and ``bertwise train``: the options'
+help, the tracker they ask for, and the one line that says where the runs went."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from bertwise.pipeline.results import Tracked
+    from bertwise.tracking.mlflow_tracking import MlflowTracking
+
+TRACK_HELP = (
+    "Log to an experiment tracker once done: mlflow (pip install 'bertwise[mlflow]'). A tracker that cannot be "
+    "reached costs one line; the results stay saved."
+)
+TRACKING_URI_HELP = (
+    "The MLflow tracking URI (http://host:5000, sqlite:///mlflow.db, databricks...; default: $MLFLOW_TRACKING_URI, "
+    "else sqlite:///mlflow.db in the working folder)."
+)
+EXPERIMENT_HELP = "The MLflow experiment to log to, created when new (default: bertwise)."
+
+
+def tracker(track: str | None, tracking_uri: str | None, experiment: str | None) -> MlflowTracking | None:
+    """The tracker the options ask for, checked (a known tracker, its package installed) before any work starts."""
+    if track is None and tracking_uri is None and experiment is None:
+        return None  # nothing asked: no import of the tracking package
+    from bertwise.tracking.mlflow_tracking import tracking_option
+
+    return tracking_option(track, tracking_uri, experiment)
+
+
+def say_tracked(tracked: Tracked | None) -> bool:
+    """Print where the runs went (stdout) or why they did not (stderr, one line); whether tracking failed."""
+    if tracked is None:
+        return False
+    if tracked.error is not None:
+        typer.echo(f"bertwise: error: --track: {tracked.message}", err=True)
+        return True
+    typer.echo(tracked.message)
+    return False
