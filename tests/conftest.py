@@ -128,3 +128,19 @@ def embedded_model_path() -> str:
     from bertwise.backbone.resolve import resolve_backbone
 
     return resolve_backbone(None).path
+
+
+@pytest.fixture(scope="session")
+def mlflow_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One local MLflow tracking store (sqlite) for the session: creating its tables takes seconds."""
+    pytest.importorskip("mlflow")
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture()
+def mlflow_uri(mlflow_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The session's MLflow store, with the test run in tmp_path: the store puts a new experiment's artifacts under
+    ./mlruns, and an experiment named after the test is new. Also $MLFLOW_TRACKING_URI, so no test logs elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_database)
+    return mlflow_database

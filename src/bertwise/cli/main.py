@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from bertwise.artifact.outputs import check_writable_file
-from bertwise.cli.track import EXPERIMENT_HELP, TRACK_HELP, TRACKING_URI_HELP, say_tracked, tracker
 from bertwise.backbone.device import PRECISION_CHOICES
+from bertwise.cli.track import EXPERIMENT_HELP, TRACK_HELP, TRACKING_URI_HELP, say_tracked, tracker
 from bertwise.data.io import read_text_file
 from bertwise.exceptions import BertwiseError, ConfigError, DataError
 from bertwise.inference.embedding import embed_with_stats

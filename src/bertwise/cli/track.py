@@ -23,12 +23,19 @@ EXPERIMENT_HELP = "The MLflow experiment to log to, created when new (default: b
 
 
 def tracker(track: str | None, tracking_uri: str | None, experiment: str | None) -> MlflowTracking | None:
-    """The tracker the options ask for, checked (a known tracker, its package installed) before any work starts."""
+    """The tracker the options ask for, checked (a known tracker, its package installed) before any work starts; a
+    server that does not answer now is worth a warning, not a refusal: it may be back when the work is done."""
     if track is None and tracking_uri is None and experiment is None:
         return None  # nothing asked: no import of the tracking package
     from bertwise.tracking.mlflow_tracking import tracking_option
 
-    return tracking_option(track, tracking_uri, experiment)
+    chosen = tracking_option(track, tracking_uri, experiment)
+    reason = chosen.unreachable() if chosen is not None else None
+    if reason is not None:
+        typer.echo(
+            f"bertwise: warning: --track: {reason} at {tracking_uri}; tracking is tried again when done", err=True
+        )
+    return chosen
 
 
 def say_tracked(tracked: Tracked | None) -> bool:

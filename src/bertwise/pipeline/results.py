@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bertwise.backbone.device import precision_name, resolve_device
 from bertwise.backbone.resolve import Backbone
@@ -38,7 +39,7 @@ class Tracked:
     model_uri: str | None = None  # a logged model's URI (mlflow.pyfunc.load_model reads it)
 
 
-class Tracker(Protocol):
+class Tracker(typing.Protocol):
     """Records a finished comparison somewhere else (an experiment tracker: :class:`bertwise.tracking.MlflowTracking`).
 
     Called once, after results.json and any saved model are written, with the folder holding them (None without

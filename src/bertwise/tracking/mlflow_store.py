@@ -5,6 +5,7 @@ active experiment) changes."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,9 @@ _PARAMS_PER_BATCH = 100
 _METRICS_PER_BATCH = 1000
 _PARAM_LENGTH = 6000
 _TAG_LENGTH = 8000
+# How long to wait for a tracking server's first answer: mlflow's own client retries a refused connection for
+# minutes (seven retries with backoff) before it gives up, which is too long to learn that a URI is wrong.
+PROBE_SECONDS = 10.0
 
 
 def require_mlflow() -> None:
@@ -42,6 +46,33 @@ def resolved_uri(tracking_uri: str | None) -> str:
     import mlflow
 
     return tracking_uri if tracking_uri is not None else str(mlflow.get_tracking_uri())
+
+
+def unreachable(tracking_uri: str) -> str | None:
+    """Why the tracking server at an http(s) URI cannot be reached, in one line; None when it answers (whatever its
+    answer: an error status is for mlflow's client to explain) or when the URI names no server (sqlite, a folder)."""
+    from urllib.parse import urlparse
+
+    if urlparse(tracking_uri).scheme not in ("http", "https"):
+        return None
+    import requests
+
+    try:
+        requests.get(tracking_uri, timeout=PROBE_SECONDS)
+    except requests.Timeout:
+        return f"cannot reach the tracking server: no answer in {PROBE_SECONDS:.0f} s"
+    except requests.RequestException as error:
+        # requests wraps the socket's own words ("[Errno 111] Connection refused") in three layers of repr.
+        found = re.search(r"\[Errno -?\d+\] ([^)\"'\]]+)", str(error))
+        return f"cannot reach the tracking server: {found.group(1).strip() if found else one_line(error, 160)}"
+    return None
+
+
+def check_reachable(tracking_uri: str) -> None:
+    """Raise, at once, when the tracking server cannot be reached (see :func:`unreachable`)."""
+    reason = unreachable(tracking_uri)
+    if reason is not None:
+        raise ConnectionError(reason)
 
 
 def experiment_id(mlflow_client: Any, name: str) -> str:

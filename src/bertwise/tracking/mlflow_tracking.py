@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,19 +43,35 @@ class MlflowTracking:
         if not self.experiment.strip():
             raise ConfigError("the MLflow experiment name is empty; expected a name such as 'bertwise'")
 
+    def unreachable(self) -> str | None:
+        """Why the tracking server cannot be reached now (one line), or None: the CLI warns before long work."""
+        return mlflow_store.unreachable(mlflow_store.resolved_uri(self.tracking_uri))
+
     def track_comparison(self, comparison: Comparison, folder: Path | None) -> Tracked:
-        """One parent run for the comparison saved in ``folder`` (results.json, report.html and summary.md as its
-        artifacts; without a folder they are written to a temporary one first) and a nested run per (backbone,
-        strategy) result. Never raises: a failure is the returned :class:`Tracked`'s ``error``."""
-        kept = f"the results are kept in {folder}" if folder is not None else "the Comparison returned holds them"
+        """Log the comparison saved in ``folder`` (:meth:`log_results`); without a folder, its results.json and
+        reports are written to a temporary one first. Never raises."""
+        if folder is not None:
+            return self.log_results(folder)
         try:
-            with _results_folder(comparison, folder) as where:
-                results = json.loads((where / "results.json").read_text(encoding="utf-8"))
-                parent, children = comparison_runs(results)
-                uri = mlflow_store.resolved_uri(self.tracking_uri)
-                run_id = mlflow_store.log_comparison(mlflow_store.client(uri), self.experiment, parent, children, where)
+            with tempfile.TemporaryDirectory(prefix="bertwise-track-") as scratch:
+                comparison.save(scratch)
+                return self.log_results(scratch, kept="the Comparison returned holds them")
+        except Exception as error:  # the temporary folder could not be written
+            return self._failed(error, "the Comparison returned holds the results")
+
+    def log_results(self, folder: str | Path, *, kept: str | None = None) -> Tracked:
+        """One parent run for the comparison whose results.json is in ``folder`` (results.json, report.html and
+        summary.md as its artifacts) and a nested run per (backbone, strategy) result. Never raises: a failure is
+        the returned :class:`Tracked`'s ``error``, and ``kept`` (default: the folder) says where the results are."""
+        where = Path(folder)
+        try:
+            results = json.loads((where / "results.json").read_text(encoding="utf-8"))
+            parent, children = comparison_runs(results)
+            uri = mlflow_store.resolved_uri(self.tracking_uri)
+            mlflow_store.check_reachable(uri)
+            run_id = mlflow_store.log_comparison(mlflow_store.client(uri), self.experiment, parent, children, where)
         except Exception as error:
-            return self._failed(error, kept)
+            return self._failed(error, kept or f"the results are kept in {where}")
         return Tracked(
             message=f"mlflow: run {run_id} with {len(children)} nested strategy runs in experiment "
             f"'{self.experiment}' at {uri}",
@@ -72,6 +86,7 @@ class MlflowTracking:
 
         try:
             uri = mlflow_store.resolved_uri(self.tracking_uri)
+            mlflow_store.check_reachable(uri)
             run_id, model_uri = log_model_folder(mlflow_store.client(uri), uri, self.experiment, Path(folder))
         except Exception as error:
             return self._failed(error, f"the model folder {folder} is kept")
@@ -98,14 +113,3 @@ def tracking_option(track: str | None, tracking_uri: str | None, experiment: str
     if track not in TRACKERS:
         raise ConfigError(f"--track must be one of {', '.join(TRACKERS)}; got {track!r}")
     return MlflowTracking(tracking_uri=tracking_uri, experiment=experiment or DEFAULT_EXPERIMENT)
-
-
-@contextmanager
-def _results_folder(comparison: Comparison, folder: Path | None) -> Iterator[Path]:
-    """The folder holding the comparison's results.json and reports; a temporary one written now without ``out``."""
-    if folder is not None:
-        yield folder
-        return
-    with tempfile.TemporaryDirectory(prefix="bertwise-track-") as scratch:
-        comparison.save(scratch)
-        yield Path(scratch)
