@@ -120,3 +120,22 @@ def test_the_options_ask_for_a_known_tracker() -> None:
         tracking_option(None, "sqlite:///x.db", "e")
     with pytest.raises(ConfigError, match="experiment name is empty"):
         MlflowTracking(experiment=" ")
+
+
+def test_compare_with_a_tracker_and_no_folder_logs_the_reports_too(
+    toy_csv: Path, tiny_bert: str, mlflow_uri: str
+) -> None:
+    from mlflow import MlflowClient
+
+    import bertwise
+
+    comparison = bertwise.compare(
+        toy_csv, model=tiny_bert, strategies=["zero-shot", "probe"], device="cpu", track=MlflowTracking()
+    )
+    tracked = comparison.tracked
+    assert tracked is not None and tracked.error is None and tracked.run_id is not None, tracked
+    client = MlflowClient()
+    names = sorted(artifact.path for artifact in client.list_artifacts(tracked.run_id))
+    assert names == ["report.html", "results.json", "summary.md"]
+    logged = Path(client.download_artifacts(tracked.run_id, "results.json", "download"))
+    assert json.loads(logged.read_text())["strategies"] == json.loads(json.dumps(comparison.to_dict()["strategies"]))

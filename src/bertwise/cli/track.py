@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from bertwise.tracking.mlflow_tracking import tracking_option
+
 if TYPE_CHECKING:
-    from bertwise.pipeline.results import Tracked
+    from bertwise.pipeline.tracked import Tracked
     from bertwise.tracking.mlflow_tracking import MlflowTracking
 
 TRACK_HELP = (
@@ -25,16 +27,10 @@ EXPERIMENT_HELP = "The MLflow experiment to log to, created when new (default: b
 def tracker(track: str | None, tracking_uri: str | None, experiment: str | None) -> MlflowTracking | None:
     """The tracker the options ask for, checked (a known tracker, its package installed) before any work starts; a
     server that does not answer now is worth a warning, not a refusal: it may be back when the work is done."""
-    if track is None and tracking_uri is None and experiment is None:
-        return None  # nothing asked: no import of the tracking package
-    from bertwise.tracking.mlflow_tracking import tracking_option
-
     chosen = tracking_option(track, tracking_uri, experiment)
     reason = chosen.unreachable() if chosen is not None else None
-    if reason is not None:
-        typer.echo(
-            f"bertwise: warning: --track: {reason} at {tracking_uri}; tracking is tried again when done", err=True
-        )
+    if chosen is not None and reason is not None:
+        typer.echo(f"bertwise: warning: --track: {reason} at {chosen.uri}; tracking is tried again when done", err=True)
     return chosen
 
 

@@ -16,6 +16,7 @@ from bertwise.evaluation.protocol import Protocol
 from bertwise.evaluation.run_cache import data_fingerprint as fingerprint_of
 from bertwise.evaluation.runner import SCHEMA_VERSION, StrategyResult
 from bertwise.pipeline.save import ResultsWriter
+from bertwise.pipeline.tracked import Tracked
 from bertwise.recommendation import Recommendation
 from bertwise.util.version import __version__
 
@@ -26,17 +27,6 @@ class SavedBest:
 
     folder: Path | None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """What a tracker did with a comparison (``compare(track=...)``) or a model folder: one line saying where the runs
-    went or why they could not go."""
-
-    message: str
-    run_id: str | None = None  # the comparison's (parent) run in the tracking store
-    error: str | None = None  # set when nothing, or not everything, reached the tracking store
-    model_uri: str | None = None  # a logged model's URI (mlflow.pyfunc.load_model reads it)
 
 
 class Tracker(typing.Protocol):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bertwise.exceptions import ConfigError
-from bertwise.pipeline.results import Tracked
+from bertwise.pipeline.tracked import Tracked
 from bertwise.tracking import mlflow_store
 from bertwise.tracking.records import comparison_runs
 
@@ -43,9 +43,14 @@ class MlflowTracking:
         if not self.experiment.strip():
             raise ConfigError("the MLflow experiment name is empty; expected a name such as 'bertwise'")
 
+    @property
+    def uri(self) -> str:
+        """The tracking URI the runs go to: ``tracking_uri``, else mlflow's default."""
+        return mlflow_store.resolved_uri(self.tracking_uri)
+
     def unreachable(self) -> str | None:
         """Why the tracking server cannot be reached now (one line), or None: the CLI warns before long work."""
-        return mlflow_store.unreachable(mlflow_store.resolved_uri(self.tracking_uri))
+        return mlflow_store.unreachable(self.uri)
 
     def track_comparison(self, comparison: Comparison, folder: Path | None) -> Tracked:
         """Log the comparison saved in ``folder`` (:meth:`log_results`); without a folder, its results.json and
@@ -67,7 +72,7 @@ class MlflowTracking:
         try:
             results = json.loads((where / "results.json").read_text(encoding="utf-8"))
             parent, children = comparison_runs(results)
-            uri = mlflow_store.resolved_uri(self.tracking_uri)
+            uri = self.uri
             mlflow_store.check_reachable(uri)
             run_id = mlflow_store.log_comparison(mlflow_store.client(uri), self.experiment, parent, children, where)
         except Exception as error:
@@ -85,7 +90,7 @@ class MlflowTracking:
         from bertwise.tracking.model_runs import log_model_folder
 
         try:
-            uri = mlflow_store.resolved_uri(self.tracking_uri)
+            uri = self.uri
             mlflow_store.check_reachable(uri)
             run_id, model_uri = log_model_folder(mlflow_store.client(uri), uri, self.experiment, Path(folder))
         except Exception as error:
@@ -98,7 +103,7 @@ class MlflowTracking:
         )
 
     def _failed(self, error: Exception, kept: str) -> Tracked:
-        where = self.tracking_uri or "mlflow's default tracking URI"
+        where = self.tracking_uri or "the default tracking URI"  # resolving it may be what failed
         reason = mlflow_store.one_line(error)
         return Tracked(message=f"MLflow tracking at {where} failed: {reason}; {kept}", error=reason)
 
@@ -108,7 +113,10 @@ def tracking_option(track: str | None, tracking_uri: str | None, experiment: str
     if track is None:
         given = [name for name, value in (("--tracking-uri", tracking_uri), ("--experiment", experiment)) if value]
         if given:
-            raise ConfigError(f"{' and '.join(given)} need --track mlflow; add it or drop {' and '.join(given)}")
+            named = " and ".join(given)
+            raise ConfigError(
+                f"{named} {'needs' if len(given) == 1 else 'need'} --track mlflow; add it or drop {named}"
+            )
         return None
     if track not in TRACKERS:
         raise ConfigError(f"--track must be one of {', '.join(TRACKERS)}; got {track!r}")
