@@ -13,7 +13,17 @@ from bertwise.cli.main import app
 
 
 def compare_args(toy_csv: Path, tiny_bert: str, out: Path, uri: str) -> list[str]:
-    strategies = ["--strategies", "zero-shot,probe", "--device", "cpu", "--out", str(out), "--no-progress"]
+    strategies = [
+        "--strategies",
+        "zero-shot,probe",
+        "--folds",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     tracking = ["--track", "mlflow", "--tracking-uri", uri, "--experiment", "cli"]
     return ["compare", str(toy_csv), "--model", tiny_bert, *strategies, *tracking]
 

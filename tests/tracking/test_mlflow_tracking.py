@@ -130,7 +130,7 @@ def test_compare_with_a_tracker_and_no_folder_logs_the_reports_too(
     import bertwise
 
     comparison = bertwise.compare(
-        toy_csv, model=tiny_bert, strategies=["zero-shot", "probe"], device="cpu", track=MlflowTracking()
+        toy_csv, model=tiny_bert, strategies=["zero-shot", "probe"], folds=2, device="cpu", track=MlflowTracking()
     )
     tracked = comparison.tracked
     assert tracked is not None and tracked.error is None and tracked.run_id is not None, tracked
