@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 from bertwise.inference.loading import load
 
@@ -21,7 +21,7 @@ FOLDER_ARTIFACT = "bertwise_model"
 TEXT_COLUMN = "text"
 
 
-class BertwiseModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class BertwiseModel(PythonModel):
     """Predicts with the bertwise model folder logged beside it."""
 
     def load_context(self, context: Any) -> None:
