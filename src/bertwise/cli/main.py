@@ -14,7 +14,7 @@ import typer
 
 from bertwise.artifact.outputs import check_writable_file
 from bertwise.backbone.device import PRECISION_CHOICES
-from bertwise.cli.help_texts import FORMAT_HELP, INPUT_HELP
+from bertwise.cli.help_texts import FORMAT_HELP, INPUT_HELP, tidy_help
 from bertwise.data.io import read_text_file
 from bertwise.exceptions import BertwiseError, ConfigError
 from bertwise.inference.embedding import embed_with_stats
@@ -383,7 +383,9 @@ def main() -> None:
     try:
         # Without standalone mode click hands back typer.Exit's code instead of exiting, and raises its usage errors
         # here instead of printing its own multi-line block.
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        tidy_help(command)
+        code = command(standalone_mode=False)
     except BertwiseError as error:
         typer.echo(f"bertwise: error: {error}", err=True)
         sys.exit(2)
