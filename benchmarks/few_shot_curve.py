@@ -246,7 +246,8 @@ def parse_params(values: list[str], strategies: list[str]) -> dict[str, Any]:
         try:
             params[name] = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
-            raise SystemExit(f"--params {value!r}: {raw!r} is not a TOML value (a number, true/false, a quoted string)")
+            message = f"--params {value!r}: {raw!r} is not a TOML value (a number, true/false, a quoted string)"
+            raise SystemExit(message) from None
     return params
 
 
