@@ -287,7 +287,8 @@ def _how_measured(metrics: Mapping[str, Any]) -> str:
             "the rows it did not train on. The model in this folder was then trained on every row, so these scores "
             "estimate how a model trained this way does, not this model on unseen rows."
         )
-    runs = f" ({metrics['scheme']}, {metrics.get('runs', 1)} run(s))" if "scheme" in metrics else ""
+    count = metrics.get("runs", 1)
+    runs = f" ({metrics['scheme']}, {count} run{'' if count == 1 else 's'})" if "scheme" in metrics else ""
     return f"Measured by `{by}` on {rows} rows of `{source}` that the model did not train on{runs}."
 
 
@@ -296,7 +297,7 @@ def _cost(manifest: Mapping[str, Any]) -> str:
     seconds = cost.get("fit_seconds", manifest.get("fit_seconds"))
     memory, gpu = cost.get("peak_memory_mb"), cost.get("peak_gpu_memory_mb")
     no_gpu = " (no GPU in use)" if memory else ""  # memory was measured, and a GPU's would have been too
-    where = "the comparison's first run" if isinstance(manifest.get("comparison"), dict) else "this training"
+    where = "the comparison's first fit" if isinstance(manifest.get("comparison"), dict) else "this training"
     lines = [
         "## Training cost",
         "",
@@ -306,7 +307,9 @@ def _cost(manifest: Mapping[str, Any]) -> str:
         f"- **Precision** it computed in: {manifest.get('precision', NOT_MEASURED)}",
     ]
     if cost.get("predict_ms_per_text") is not None:
-        lines.append(f"- **Prediction**: {cost['predict_ms_per_text']} ms per text on the machine that measured it")
+        lines.append(
+            f"- **Prediction**: {float(cost['predict_ms_per_text']):.1f} ms per text on the machine that measured it"
+        )
     return "\n".join(lines)
 
 
@@ -426,6 +429,9 @@ def _spread(manifest: Mapping[str, Any]) -> str:
     metrics = manifest.get("metrics")
     runs: Sequence[Any] = metrics.get("per_run") or [] if isinstance(metrics, dict) else []
     scores = [run["macro_f1"] for run in runs if isinstance(run, dict) and isinstance(run.get("macro_f1"), int | float)]
+    strategy = str(manifest.get("strategy"))
+    if strategy in strategy_names() and not strategy_class(strategy).tags.seed_dependent:
+        return f"none: `{strategy}` trains the same model whatever the seed"
     if len(scores) < 2:
         why = "one run" if scores else "no repeated runs"
         return f"{NOT_MEASURED} ({why}; `bertwise compare --seeds N` measures it)"

@@ -20,6 +20,7 @@ from bertwise.recommendation import Recommendation
 # The warning below names the line in compare, as it did before the stages were split out: _recommended_model <
 # save_recommended < _Run._save_best < _Run._stage < _Run.run < compare.
 WARNING_STACKLEVEL = 6
+_COST_KEYS = ("fit_seconds", "peak_memory_mb", "peak_gpu_memory_mb", "predict_ms_per_text")
 
 
 def release_models(results: Sequence[StrategyResult]) -> dict[str, Any]:
@@ -59,7 +60,12 @@ def save_recommended(
     metrics = {
         **result.metrics,
         "interval": result.metrics_interval,
+        "confidence": config.confidence,
+        "per_class_f1": {label: scores["f1"] for label, scores in result.per_class.items()},
+        "per_class_f1_interval": {label: scores["f1_interval"] for label, scores in result.per_class.items()},
         "runs": len(result.runs),
+        # Each seed's scores: how far the model depends on its seed (the model card's seed-to-seed spread).
+        "per_run": [_run_scores(run) for run in result.runs],
         "scheme": scheme,
         "test_rows": len(split.test),
         "test_source": split.test.source,
@@ -73,6 +79,8 @@ def save_recommended(
         trained_on=trained_on,
         notes=list(split.notes),
         extra={
+            # What the comparison measured of its first fit (the model card's training cost).
+            "cost": {key: result.cost[key] for key in _COST_KEYS if key in result.cost},
             "comparison": {
                 "recommended": name,
                 "scheme": scheme,
@@ -80,10 +88,15 @@ def save_recommended(
                 "refit": scheme == "cross-validation" or kept.get(name) is None,
                 "reproduces_reported_predictions": reproduces,
                 "reasons": list(recommendation.reasons),
-            }
+            },
         },
     )
     return SavedBest(folder)
+
+
+def _run_scores(run: dict[str, Any]) -> dict[str, Any]:
+    scores = run.get("metrics") or {}
+    return {"seed": run.get("seed"), **{key: scores[key] for key in ("macro_f1", "accuracy") if key in scores}}
 
 
 def _recommended_model(
