@@ -289,7 +289,9 @@ def test_a_manifest_that_is_not_json_is_refused(probe_copy: Path) -> None:
 
 def test_a_folder_without_a_manifest_is_refused(probe_copy: Path, tmp_path: Path) -> None:
     (probe_copy / MANIFEST).unlink()
-    with pytest.raises(ModelError, match=r"has no manifest\.json; expected a model folder .* \(found: backbone, head"):
+    with pytest.raises(
+        ModelError, match=r"has no manifest\.json; expected a model folder .* \(found: README\.md, backbone, head"
+    ):
         load(probe_copy, device="cpu")
     with pytest.raises(ModelError, match=r"model folder not found: '.*nowhere'"):
         load(tmp_path / "nowhere")
