@@ -334,7 +334,26 @@ model.predict_proba(["a text to classify"])  # one column per class, in model.cl
 ```
 
 From the Hugging Face Hub, download the folder first: `huggingface_hub.snapshot_download(repo_id)` gives the path to
-pass to `bertwise.load`."""
+pass to `bertwise.load`.{_onnx_words(manifest, name)}"""
+
+
+def _onnx_words(manifest: Mapping[str, Any], name: str) -> str:
+    onnx = manifest.get("onnx")
+    if not isinstance(onnx, dict):
+        return ""
+    parity = onnx.get("parity") or {}
+    kind = "int8 (dynamic quantisation)" if onnx.get("quantized") else "float32"
+    agreement = parity.get("agreement")
+    check = (
+        f"; on {parity.get('texts')} texts ({parity.get('source')}) it gave the torch model's label for "
+        f"{float(agreement) * 100:.1f}% of them, probabilities within {parity.get('max_probability_difference')}"
+        if isinstance(agreement, int | float)
+        else ""
+    )
+    return (
+        f"\n\nAn ONNX export is in `{onnx.get('file')}` ({kind}{check}): "
+        f"`bertwise predict {name} texts.csv --runtime onnx` runs it with ONNX Runtime, without torch."
+    )
 
 
 def _limits(manifest: Mapping[str, Any]) -> str:

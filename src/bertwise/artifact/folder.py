@@ -118,7 +118,7 @@ def save_model(
         # Checked before any hashing at load: a file grown to gigabytes is refused without reading it.
         manifest["file_bytes"] = {relative: (staging / relative).stat().st_size for relative in listed}
         # Written after the files are listed, so not among them: editing the card never stops the model loading.
-        manifest["model_card"] = write_model_card(staging, manifest, name=target.name)
+        manifest["model_card"] = write_model_card(staging, manifest, name=target.resolve().name)
         text = write_manifest(staging, manifest)
         check_output_folder(target)  # again: something may have been put there while the weights were written
         _move_into_place(staging, target)
@@ -139,6 +139,23 @@ def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> str:
     text = json.dumps(seal(plain), indent=2, ensure_ascii=False) + "\n"
     atomic.write_text(folder / MANIFEST, text)
     return text
+
+
+def refresh_model_card(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write ``folder``'s model card again from ``manifest`` (changed since, by an export) and record it there, unless
+    the user edited or removed the card bertwise wrote: their version is kept. Call before ``write_manifest``."""
+    name = recorded_card(manifest)
+    if name is None or not (folder / name).is_file() or card_was_edited(folder, manifest):
+        return
+    staging = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    staging.mkdir()
+    try:
+        record = write_model_card(staging, manifest, name=folder.resolve().name)
+        if record is not None:
+            os.replace(staging / name, folder / name)
+            manifest["model_card"] = record
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_output_folder(target: Path) -> None:
