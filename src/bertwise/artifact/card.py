@@ -134,7 +134,7 @@ def eval_results(manifest: Mapping[str, Any]) -> list[Any]:
     if not isinstance(metrics, dict) or not isinstance(metrics.get("macro_f1"), int | float):
         return []
     source = str(metrics.get("test_source") or "the test rows")
-    common = {
+    common: dict[str, Any] = {
         "task_type": PIPELINE_TAG,
         "task_name": "Text Classification",
         # Not a Hub dataset: "unknown", as setfit's own cards say for local data; the file's name is the pretty name.
@@ -142,22 +142,12 @@ def eval_results(manifest: Mapping[str, Any]) -> list[Any]:
         "dataset_name": Path(source).name or source,
         "dataset_split": "cross-validation" if metrics.get("scheme") == "cross-validation" else "test",
     }
-    results = [
-        EvalResult(
-            **common,
-            metric_type="f1",
-            metric_name="Macro-F1",
-            metric_value=float(metrics["macro_f1"]),
-            metric_args={"average": "macro"},
-        )
+    scores = (("macro_f1", "f1", "Macro-F1", {"average": "macro"}), ("accuracy", "accuracy", "Accuracy", None))
+    return [
+        EvalResult(**common, metric_type=kind, metric_name=title, metric_value=float(metrics[key]), metric_args=args)
+        for key, kind, title, args in scores
+        if isinstance(metrics.get(key), int | float)
     ]
-    if isinstance(metrics.get("accuracy"), int | float):
-        results.append(
-            EvalResult(
-                **common, metric_type="accuracy", metric_name="Accuracy", metric_value=float(metrics["accuracy"])
-            )
-        )
-    return results
 
 
 def hub_model_id(manifest: Mapping[str, Any]) -> str | None:
@@ -166,7 +156,9 @@ def hub_model_id(manifest: Mapping[str, Any]) -> str | None:
     Decided as ``resolve_backbone`` decides it: a name that is an existing directory here is a local folder.
     """
     backbone = manifest.get("backbone")
-    model_id = backbone.get("id") if isinstance(backbone, dict) else None
+    if not isinstance(backbone, dict):
+        return None
+    model_id = backbone.get("id")
     if not isinstance(model_id, str) or not _HUB_ID.fullmatch(model_id) or ".." in model_id or "--" in model_id:
         return None
     if not backbone.get("embedded") and Path(model_id).expanduser().exists():
