@@ -137,6 +137,10 @@ def test_save_best_writes_a_card_with_the_comparisons_scores(data_folder: Path, 
     assert "recommended `probe` because:" in card.text and "(fixed-test, 1 run)" in card.text
     assert "(the comparison's first fit)" in card.text
     assert card.data.bertwise["labels"] == manifest["classes"]
+    found = "(the comparison found 0 of its training texts and 0 of its test texts longer than that)"
+    assert manifest["comparison"]["truncated"]["max_length"] == 64 and found in card.text
+    manifest["comparison"]["truncated"]["backbone_sha256"] = "0" * 64  # counted with another backbone: not this model's
+    assert "the rest is ignored.\n" in render_model_card(manifest, name="best")
 
 
 # Editing the card ----------------------------------------------------------------------------------------------------

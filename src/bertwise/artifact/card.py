@@ -352,7 +352,8 @@ def _limits(manifest: Mapping[str, Any]) -> str:
     lines = ["## Limits", ""]
     length = _max_length(manifest)
     lines.append(
-        f"- **Long texts are cut**: only the first {length} tokens of a text are read; the rest is ignored."
+        f"- **Long texts are cut**: only the first {length} tokens of a text are read; the rest is ignored"
+        + _truncated_words(manifest, length)
         if length is not None
         else f"- **Longest text read**: {NOT_MEASURED}."
     )
@@ -382,6 +383,22 @@ def _limits(manifest: Mapping[str, Any]) -> str:
             "(training was not bit-for-bit repeatable on that device)."
         )
     return "\n".join(lines)
+
+
+def _truncated_words(manifest: Mapping[str, Any], length: int) -> str:
+    """How many texts the comparison found longer than that, when it counted them at this model's length."""
+    comparison = manifest.get("comparison")
+    counts = comparison.get("truncated") if isinstance(comparison, dict) else None
+    backbone = manifest.get("backbone")
+    if (
+        not isinstance(counts, dict)
+        or not isinstance(backbone, dict)
+        or counts.get("max_length") != length
+        or counts.get("backbone_sha256") != backbone.get("sha256")
+    ):
+        return "."
+    test = f" and {counts['test']} of its test texts" if "test" in counts else ""
+    return f" (the comparison found {counts.get('train')} of its training texts{test} longer than that)."
 
 
 def _provenance(manifest: Mapping[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,11 @@ def save_recommended(
     protocol: Protocol,
     overrides: Callable[[str], dict[str, Any] | None],
     say: Callable[[str], None] = lambda message: None,
+    truncated: Mapping[str, Any] | None = None,
 ) -> SavedBest:
     """Save the recommended strategy's model (see ``compare``'s ``save_best``): its first run's model from ``kept``,
-    else one trained again; ``overrides`` gives a strategy's training overrides under the budget."""
+    else one trained again; ``overrides`` gives a strategy's training overrides under the budget; ``truncated``: how
+    many train and test texts the comparison's backbone (``max_length``, ``backbone_sha256``) cut short."""
     if recommendation is None or recommendation.strategy is None:
         failed = "; ".join(f"{r.name}: {r.error}" for r in results if r.status != "ok")
         return SavedBest(
@@ -88,6 +90,7 @@ def save_recommended(
                 "refit": scheme == "cross-validation" or kept.get(name) is None,
                 "reproduces_reported_predictions": reproduces,
                 "reasons": list(recommendation.reasons),
+                "truncated": dict(truncated) if truncated is not None else None,
             },
         },
     )
