@@ -98,6 +98,7 @@ def test_the_card_text_gives_what_train_measured(trained: Path) -> None:
     assert f"{manifest['cost']['fit_seconds']:,.1f} s (this training)" in text
     assert f"{manifest['cost']['peak_memory_mb']:,.0f} MB" in text
     assert "only the first 64 tokens" in text  # the tiny BERT's max_length
+    assert "mean pooling; its network is in this folder (`backbone/`)" in text
     assert "none: `probe` trains the same model whatever the seed" in text
     assert "bertwise predict model texts.csv" in text and 'bertwise.load("model")' in text
 

@@ -440,7 +440,17 @@ def _backbone_words(manifest: Mapping[str, Any]) -> str:
         f"`{model_id}` ({origin}; weights sha256 `{str(backbone.get('sha256', '?'))[:12]}...`), "
         f"{backbone.get('pooling', '?')} pooling"
         + (", normalised" if backbone.get("normalize") else "")
-        + f"; a copy is in this folder (`{manifest.get('weights_dir', '?')}/`)"
+        + _network_words(manifest, str(model_id))
+    )
+
+
+def _network_words(manifest: Mapping[str, Any], model_id: str) -> str:
+    weights = manifest.get("weights_dir")
+    if f"{weights}/config.json" in (manifest.get("files") or {}):
+        return f"; its network is in this folder (`{weights}/`)"
+    # LoRA keeps its adapters only: the backbone is read from where it was, and its sha256 checked.
+    return (
+        f"; not in this folder: loading reads it from `{model_id}` and checks its sha256 (`{weights}/` holds the rest)"
     )
 
 
