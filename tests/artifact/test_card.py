@@ -270,3 +270,16 @@ def test_integer_labels_stay_integers_in_the_metadata(trained: Path) -> None:
     manifest["training_data"]["class_counts"] = {"0": 12, "1": 12, "2": 12}
     assert card_data(manifest, name="m").bertwise["labels"] == [0, 1, 2]
     assert parsed(render_model_card(manifest, name="m")).data.bertwise["labels"] == [0, 1, 2]
+
+
+def test_a_label_with_a_pipe_or_a_line_break_keeps_the_tables_whole(trained: Path) -> None:
+    manifest = manifest_of(trained)
+    manifest["classes"] = ["yes | no", "two\nlines", "`code`"]
+    manifest["training_data"]["class_counts"] = {"yes | no": 12, "two\nlines": 12, "`code`": 12}
+    card = parsed(render_model_card(manifest, name="m"))
+    assert (
+        "| `yes \\| no` | 12 |" in card.text
+        and "| `two lines` | 12 |" in card.text
+        and "| `'code'` | 12 |" in card.text
+    )
+    assert card.data.bertwise["labels"] == manifest["classes"]  # the metadata keeps them exactly

@@ -74,9 +74,11 @@ def card_was_edited(folder: Path, manifest: Mapping[str, Any]) -> bool:
         return True
     if not path.is_file():
         return False
-    with open(path, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
-    return digest != manifest["model_card"].get("sha256")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:  # in pieces: whatever the user put there, however large
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() != manifest["model_card"].get("sha256")
 
 
 def render_model_card(manifest: Mapping[str, Any], *, name: str) -> str:
@@ -180,7 +182,7 @@ def _purpose(manifest: Mapping[str, Any], name: str) -> str:
         "",
         "## What it is for",
         "",
-        f"- **Classes**: {', '.join(f'`{label}`' for label in classes)}",
+        f"- **Classes**: {', '.join(_code(label) for label in classes)}",
         f"- **Strategy**: `{strategy}`: {_strategy_summary(strategy)}",
         f"- **Backbone**: {_backbone_words(manifest)}",
     ]
@@ -194,7 +196,7 @@ def _purpose(manifest: Mapping[str, Any], name: str) -> str:
     if isinstance(zero_shot, dict):
         lines.append(f"- **Zero-shot** ({zero_shot.get('mode')}): each class is scored by how close a text is to:")
         lines += [
-            f'  - `{label}`: "{description}"'
+            f'  - {_code(label)}: "{description}"'
             for label, description in zip(classes, zero_shot.get("descriptions") or [], strict=False)
         ]
     return "\n".join(lines)
@@ -215,7 +217,7 @@ def _training_data(manifest: Mapping[str, Any]) -> str:
     if manifest.get("strategy") == "zero-shot":
         lines.append("- Zero-shot learns nothing from these rows: it only takes the label set from them")
     lines += ["", "| class | training rows |", "|---|---:|"]
-    lines += [f"| `{label}` | {count} |" for label, count in counts.items()]
+    lines += [f"| {_code(label)} | {count} |" for label, count in counts.items()]
     notes = data.get("notes") or []
     if notes:
         lines += ["", "What reading the data had to say:", ""] + [f"- {note}" for note in notes]
@@ -261,7 +263,7 @@ def _evaluation(manifest: Mapping[str, Any]) -> str:
     if per_class:
         lines += ["", f"| class | F1 | {level} interval |", "|---|---:|---|"]
         lines += [
-            f"| `{label}` | {_points(value)} | {_interval(per_class_interval.get(label))} |"
+            f"| {_code(label)} | {_points(value)} | {_interval(per_class_interval.get(label))} |"
             for label, value in per_class.items()
         ]
     return "\n".join(lines)
@@ -360,7 +362,7 @@ def _limits(manifest: Mapping[str, Any]) -> str:
     counts: dict[str, Any] = (manifest.get("training_data") or {}).get("class_counts") or {}
     few = {label: count for label, count in counts.items() if isinstance(count, int) and count < FEW_EXAMPLES}
     if few and manifest.get("strategy") != "zero-shot":
-        shown = ", ".join(f"`{label}` ({count})" for label, count in few.items())
+        shown = ", ".join(f"{_code(label)} ({count})" for label, count in few.items())
         lines.append(
             f"- **Classes with few examples** (fewer than {FEW_EXAMPLES} training rows): {shown}; expect "
             "their scores to vary most."
@@ -479,6 +481,12 @@ def _spread(manifest: Mapping[str, Any]) -> str:
         f"macro-F1 over {len(scores)} runs with different seeds ranged from {_points(min(scores))} to "
         f"{_points(max(scores))} (standard deviation {deviation * 100:.1f} points)"
     )
+
+
+def _code(label: Any) -> str:
+    """A label as inline code that keeps a Markdown table whole: pipes escaped, line breaks and backticks dropped."""
+    text = " ".join(str(label).split()).replace("`", "'").replace("|", "\\|")
+    return f"`{text}`"
 
 
 def _points(value: Any) -> str:
