@@ -283,3 +283,8 @@ def test_a_label_with_a_pipe_or_a_line_break_keeps_the_tables_whole(trained: Pat
         and "| `'code'` | 12 |" in card.text
     )
     assert card.data.bertwise["labels"] == manifest["classes"]  # the metadata keeps them exactly
+
+
+def test_the_commands_quote_a_folder_name_with_spaces(trained: Path) -> None:
+    text = render_model_card(manifest_of(trained), name="my model")
+    assert "bertwise predict 'my model' texts.csv" in text and 'bertwise.load("my model")' in text

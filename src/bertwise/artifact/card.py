@@ -16,7 +16,9 @@ tell bertwise's card from one the user edited, and refuse to throw the edits awa
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shlex
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -283,7 +285,7 @@ def _how_measured(metrics: Mapping[str, Any]) -> str:
         )
     count = metrics.get("runs", 1)
     runs = f" ({metrics['scheme']}, {count} run{'' if count == 1 else 's'})" if "scheme" in metrics else ""
-    return f"Measured by `{by}` on {rows} rows of `{source}` that the model did not train on{runs}."
+    return f"Measured by `{by}` on {rows} rows of `{source}`, held out from the rows that trained it{runs}."
 
 
 def _cost(manifest: Mapping[str, Any]) -> str:
@@ -309,26 +311,27 @@ def _cost(manifest: Mapping[str, Any]) -> str:
 
 def _usage(manifest: Mapping[str, Any], name: str) -> str:
     sample = next(iter(manifest.get("classes") or []), "label")
+    shell, python = shlex.quote(name), json.dumps(name)  # a folder name with spaces still pastes as it reads
     return f"""## How to use
 
 This folder loads with bertwise (`pip install bertwise`), which checks `manifest.json` and the sha256 of every file
 before it loads anything:
 
 ```bash
-bertwise predict {name} texts.csv --out predictions.csv   # a CSV/TSV/JSONL/Parquet file with a "text" column
-bertwise serve {name}                                      # an HTTP endpoint
+bertwise predict {shell} texts.csv --out predictions.csv   # a CSV/TSV/JSONL/Parquet file with a "text" column
+bertwise serve {shell}                                      # an HTTP endpoint
 ```
 
 ```python
 import bertwise
 
-model = bertwise.load("{name}")
+model = bertwise.load({python})
 model.predict(["a text to classify"])        # labels such as {sample!r}
 model.predict_proba(["a text to classify"])  # one column per class, in model.classes_ order
 ```
 
 From the Hugging Face Hub, download the folder first: `huggingface_hub.snapshot_download(repo_id)` gives the path to
-pass to `bertwise.load`.{_onnx_words(manifest, name)}"""
+pass to `bertwise.load`.{_onnx_words(manifest, shell)}"""
 
 
 def _onnx_words(manifest: Mapping[str, Any], name: str) -> str:
