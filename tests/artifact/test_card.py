@@ -112,6 +112,7 @@ def test_the_card_is_not_among_the_hashed_files_but_its_sha256_is_recorded(train
         "file": CARD,
         "sha256": hashlib.sha256((trained / CARD).read_bytes()).hexdigest(),
         "covered_by_hashes": False,
+        "base_model": None,
     }
 
 
@@ -203,11 +204,15 @@ def test_base_model_is_the_backbones_hub_id_and_never_a_local_path(tmp_path: Pat
     assert hub_model_id(manifest(str(tmp_path / "org" / "bert"))) is None
     assert hub_model_id(manifest("/abs/path")) is None and hub_model_id(manifest("a/b/c")) is None
     assert hub_model_id({}) is None  # a strategy without a backbone
+    # Written again elsewhere (an export on another machine), a card keeps what was decided where the backbone was.
+    moved = {**manifest("org/bert"), "model_card": {"file": CARD, "base_model": None}}
+    assert hub_model_id(moved) is None and hub_model_id(manifest("org/bert")) == "org/bert"
 
 
 def test_an_embedded_backbone_is_the_cards_base_model(trained: Path) -> None:
     manifest = manifest_of(trained)
     manifest["backbone"] = {**manifest["backbone"], "id": "sentence-transformers/all-MiniLM-L6-v2", "embedded": True}
+    manifest.pop("model_card")  # as at saving, before the card's record exists
     card = parsed(render_model_card(manifest, name="model"))
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert "the embedded copy bertwise ships" in card.text

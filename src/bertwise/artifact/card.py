@@ -56,7 +56,13 @@ def write_model_card(folder: Path, manifest: Mapping[str, Any], *, name: str) ->
             stacklevel=3,
         )
         return None
-    return {"file": CARD, "sha256": hashlib.sha256(data).hexdigest(), "covered_by_hashes": False}
+    return {
+        "file": CARD,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "covered_by_hashes": False,
+        # As decided where the backbone was at hand: a card written again elsewhere (by an export) keeps it.
+        "base_model": hub_model_id(manifest),
+    }
 
 
 def recorded_card(manifest: Mapping[str, Any]) -> str | None:
@@ -157,8 +163,13 @@ def eval_results(manifest: Mapping[str, Any]) -> list[Any]:
 def hub_model_id(manifest: Mapping[str, Any]) -> str | None:
     """The backbone's Hugging Face Hub id, or None when it was a local folder (the Hub accepts only its own ids).
 
-    Decided as ``resolve_backbone`` decides it: a name that is an existing directory here is a local folder.
+    Decided as ``resolve_backbone`` decides it: a name that is an existing directory here is a local folder. Once a
+    card was written, its record keeps the decision, since the folder may since have moved to a machine without it.
     """
+    record = manifest.get("model_card")
+    if isinstance(record, dict) and "base_model" in record:
+        recorded = record["base_model"]
+        return recorded if isinstance(recorded, str) else None
     backbone = manifest.get("backbone")
     if not isinstance(backbone, dict):
         return None
