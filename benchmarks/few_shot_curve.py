@@ -48,8 +48,17 @@ def load(datasets: Path, name: str, max_test: int, seed: int) -> dict[str, Any]:
     return {"train": train, "test_texts": [test.texts[r] for r in rows], "test_labels": [test.labels[r] for r in rows]}
 
 
-def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int, device: str = "cpu") -> dict[str, Any]:
-    """Fit ``strategy`` on ``per_class`` examples of every class (subsample ``seed``), predict the test rows."""
+def fit_one(
+    data: dict[str, Any],
+    strategy: str,
+    per_class: int,
+    seed: int,
+    device: str = "cpu",
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit ``strategy`` on ``per_class`` examples of every class (subsample ``seed``), predict the test rows.
+
+    ``strategy`` may carry a variant's tag (``finetune:no-stop``): the strategy before the colon, with ``params``."""
     from sklearn.metrics import f1_score
 
     from bertwise.evaluation.learning_curve import balanced_subsample
@@ -62,7 +71,8 @@ def fit_one(data: dict[str, Any], strategy: str, per_class: int, seed: int, devi
     if strategy == SETFIT_LIBRARY:
         estimator = LibrarySetFit(seed)
     else:
-        estimator = strategy_class(strategy)(seed=seed, device=device)
+        estimator = strategy_class(strategy.split(":")[0])(seed=seed, device=device)
+        estimator.set_params(**(params or {}))
     started = time.perf_counter()
     estimator.fit(texts, labels)
     fit_seconds = time.perf_counter() - started
@@ -169,6 +179,7 @@ def summarise(records: list[dict[str, Any]], truths: dict[str, list[str]]) -> di
                         "seeds": shared,
                         "setfit": verdict,
                     }
+            entry["variant_minus_base"] = _variants(by_strategy, runs, code, y_true, len(classes))
             points[str(per_class)] = entry
         summary[dataset] = {"test_rows": len(truth), "classes": len(set(truth)), "points": points}
     return summary
@@ -188,6 +199,56 @@ def print_summary(summary: dict[str, Any]) -> None:
                 print(
                     f"    setfit - {name}: {d['difference']:+} [{d['interval'][0]}, {d['interval'][1]}]: {d['setfit']}"
                 )
+            for name, d in point.get("variant_minus_base", {}).items():
+                base = name.split(":")[0]
+                print(f"    {name} - {base}: {d['difference']:+} [{d['interval'][0]}, {d['interval'][1]}]")
+
+
+def _variants(
+    by_strategy: dict[str, dict[int, dict[str, Any]]],
+    runs: dict[str, np.ndarray],
+    code: dict[str, int],
+    y_true: np.ndarray,
+    n_classes: int,
+) -> dict[str, Any]:
+    """Each tagged variant (``finetune:no-stop``) minus its strategy run with defaults, paired over shared seeds."""
+    from bertwise.evaluation.statistics import paired_bootstrap
+
+    out: dict[str, Any] = {}
+    for name in runs:
+        base = name.split(":")[0]
+        if name == base or base not in by_strategy:
+            continue
+        shared = sorted(set(by_strategy[name]) & set(by_strategy[base]))
+        if not shared:
+            continue
+        a = np.array([[code[p] for p in by_strategy[name][s]["predictions"]] for s in shared])
+        b = np.array([[code[p] for p in by_strategy[base][s]["predictions"]] for s in shared])
+        diff = paired_bootstrap(y_true, a, b, n_classes)
+        out[name] = {
+            "difference": round(100 * diff.difference, 1),
+            "interval": [round(100 * diff.low, 1), round(100 * diff.high, 1)],
+            "seeds": shared,
+        }
+    return out
+
+
+def parse_params(values: list[str], strategies: list[str]) -> dict[str, Any]:
+    """``--params finetune.patience=1000000`` as {"patience": 1000000}: TOML scalars, for the one strategy named."""
+    import tomllib
+
+    params: dict[str, Any] = {}
+    for value in values:
+        key, _, raw = value.partition("=")
+        strategy, _, name = key.partition(".")
+        if not raw or not name or strategy not in strategies:
+            raise SystemExit(f"--params {value!r}: expected STRATEGY.NAME=VALUE for one of {strategies}")
+        try:
+            params[name] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            message = f"--params {value!r}: {raw!r} is not a TOML value (a number, true/false, a quoted string)"
+            raise SystemExit(message) from None
+    return params
 
 
 def main() -> None:
@@ -201,9 +262,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps; give a GPU run its own --records and --out")
     parser.add_argument("--records", type=Path, default=RESULTS / "few-shot-curve-records.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS / "few-shot-curve-cpu.json")
+    parser.add_argument("--params", nargs="*", default=[], help="STRATEGY.NAME=VALUE, with --tag")
+    parser.add_argument("--tag", default=None, help="name of the variant --params make, e.g. no-stop")
     parser.add_argument("--summary-only", action="store_true", help="rebuild the summary from the records; fit nothing")
     args = parser.parse_args()
     use_checkout()
+    params = parse_params(args.params, args.strategies)
+    if bool(params) != bool(args.tag):
+        raise SystemExit("--params and --tag go together: a variant is named by its tag")
     records = read_records(args.records)
     done = {key(r) for r in records}
     names = sorted({r["dataset"] for r in records} | set(args.datasets))
@@ -213,11 +279,14 @@ def main() -> None:
         for name in args.datasets:
             for per_class in args.per_class:
                 for seed in args.seeds:
-                    for strategy in args.strategies:
+                    for base in args.strategies:
+                        strategy = f"{base}:{args.tag}" if args.tag else base
                         if (name, per_class, seed, strategy) in done:
                             continue
                         record = {"dataset": name, "per_class": per_class, "seed": seed, "strategy": strategy}
-                        record |= fit_one(data[name], strategy, per_class, seed, args.device)
+                        record |= fit_one(data[name], strategy, per_class, seed, args.device, params)
+                        if params:
+                            record["params"] = params
                         with args.records.open("a") as handle:
                             handle.write(json.dumps(record) + "\n")
                         records.append(record)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from bertwise.artifact.folder import check_output_folder, save_model
 from bertwise.config import CompareConfig
 from bertwise.data.dataset import LabeledTexts
 from bertwise.data.split import load_split, read_part, resolve_parts
+from bertwise.evaluation.cost import measure
 from bertwise.exceptions import ConfigError
 from bertwise.strategies.registry import build_strategy, check_strategy_name
 from bertwise.strategies.state import set_recorded_params
@@ -74,10 +74,9 @@ def train(
     _set_params(estimator, chosen, f"{params_from} records for {strategy}")
     _set_params(estimator, dict(params or {}), "params")
 
-    started = time.perf_counter()
-    estimator.fit(list(train_part.texts), list(train_part.labels))
-    fit_seconds = time.perf_counter() - started
-    metrics = evaluate(estimator, test_part) if test_part is not None else _validation_metrics(estimator)
+    with measure() as cost:
+        estimator.fit(list(train_part.texts), list(train_part.labels))
+    metrics = evaluate(estimator, test_part, config) if test_part is not None else _validation_metrics(estimator)
     if params_from is not None:
         notes.extend(_data_notes(params_from, train_part))
     manifest = save_model(
@@ -88,7 +87,8 @@ def train(
         trained_on=f"all {len(train_part)} rows of {train_part.source}",
         notes=notes,
         extra={
-            "fit_seconds": round(fit_seconds, 3),
+            "fit_seconds": round(cost.seconds, 3),
+            "cost": _cost_record(cost),
             "params_from": str(params_from) if params_from is not None else None,
         },
     )
@@ -112,21 +112,60 @@ def read_training_data(
     return split.train, split.test, list(split.notes)
 
 
-def evaluate(estimator: Any, test: LabeledTexts) -> dict[str, Any]:
+def evaluate(estimator: Any, test: LabeledTexts, config: CompareConfig | None = None) -> dict[str, Any]:
     """Macro-F1 and accuracy on ``test``, defined as in ``bertwise compare`` (a class counts in macro-F1 when it
-    occurs in the test labels or the predictions)."""
+    occurs in the test labels or the predictions), with bootstrap intervals over the test rows as compare draws them
+    (``config``'s resamples, confidence and seed)."""
     from bertwise.evaluation.metrics import classification_metrics
 
+    config = config or CompareConfig()
     predicted = estimator.predict(list(test.texts)).tolist()
-    scores = classification_metrics(list(test.labels), predicted, estimator.classes_.tolist())
+    classes = estimator.classes_.tolist()
+    scores = classification_metrics(list(test.labels), predicted, classes)
+    interval, per_class_interval = _intervals(list(test.labels), predicted, classes, config)
     return {
         "macro_f1": round(scores["macro_f1"], 4),
         "accuracy": round(scores["accuracy"], 4),
+        "interval": interval,
+        "confidence": config.confidence,
         "per_class_f1": {label: round(value, 4) for label, value in scores["per_class_f1"].items()},
+        "per_class_f1_interval": per_class_interval,
         "test_rows": len(test),
         "test_source": test.source,
         "evaluated_by": "bertwise train",
     }
+
+
+def _intervals(
+    labels: list[Any], predicted: list[Any], classes: list[Any], config: CompareConfig
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The bootstrap intervals of macro-F1, accuracy and each class's F1: compare's, for one run (test rows only)."""
+    import numpy as np
+
+    from bertwise.evaluation.statistics import bootstrap_metrics
+
+    codes = {label: code for code, label in enumerate(classes)}
+    for label in [*labels, *predicted]:  # as classification_metrics counts a label outside the classes
+        codes.setdefault(label, len(codes))
+    true = np.array([codes[label] for label in labels], dtype=np.int64)
+    runs = np.array([[codes[label] for label in predicted]], dtype=np.int64)
+    estimates: Any = bootstrap_metrics(
+        true, runs, len(codes), resamples=config.bootstrap_resamples, confidence=config.confidence, seed=config.seed
+    )
+    interval = {key: [round(estimates[key].low, 4), round(estimates[key].high, 4)] for key in ("macro_f1", "accuracy")}
+    per_class = {
+        str(label): [round(estimate.low, 4), round(estimate.high, 4)]
+        for label, estimate in zip(classes, estimates["per_class_f1"], strict=False)
+    }
+    return interval, per_class
+
+
+def _cost_record(cost: Any) -> dict[str, Any]:
+    """What training cost, as compare's results record it: seconds, and the peak memory of the whole process."""
+    record = {"fit_seconds": round(cost.seconds, 3), "peak_memory_mb": round(cost.peak_rss_mb, 1)}
+    if cost.peak_gpu_mb is not None:
+        record["peak_gpu_memory_mb"] = round(cost.peak_gpu_mb, 1)
+    return record
 
 
 def read_recorded_params(path: str | Path, strategy: str) -> dict[str, Any]:

@@ -145,8 +145,8 @@ def test_the_manifest_says_what_the_model_is(probe_folder: tuple[Any, Path], tin
     assert manifest["backbone"]["sha256"] == resolve_backbone(tiny_bert).sha256
     assert manifest["backbone"]["pooling"] == "mean"
     assert manifest["probe"]["C"] > 0 and manifest["precision"] in ("float32", "bfloat16")
-    listed = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
-    assert set(manifest["files"]) == listed
+    listed = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST, "README.md"}
+    assert set(manifest["files"]) == listed  # every file but the model card (tests/artifact/test_card.py)
     for relative, digest in manifest["files"].items():
         assert hashlib.sha256((folder / relative).read_bytes()).hexdigest() == digest
         assert manifest["file_bytes"][relative] == (folder / relative).stat().st_size
@@ -289,7 +289,9 @@ def test_a_manifest_that_is_not_json_is_refused(probe_copy: Path) -> None:
 
 def test_a_folder_without_a_manifest_is_refused(probe_copy: Path, tmp_path: Path) -> None:
     (probe_copy / MANIFEST).unlink()
-    with pytest.raises(ModelError, match=r"has no manifest\.json; expected a model folder .* \(found: backbone, head"):
+    with pytest.raises(
+        ModelError, match=r"has no manifest\.json; expected a model folder .* \(found: README\.md, backbone, head"
+    ):
         load(probe_copy, device="cpu")
     with pytest.raises(ModelError, match=r"model folder not found: '.*nowhere'"):
         load(tmp_path / "nowhere")

@@ -628,7 +628,8 @@ def crlf(folder: Path) -> None:
 HARMLESS = {
     "manifest-reformatted": reformatted,
     "manifest-crlf": crlf,
-    "notes-beside-the-model": added("README.md", b"trained on the March export"),
+    "model-card-edited": added("README.md", b"---\nlicense: mit\n---\n# Trained on the March export\n"),
+    "notes-beside-the-model": added("NOTES.md", b"trained on the March export"),
     "hidden-file-in-weights": added("backbone/.DS_Store", b"\x00\x00\x00\x01Bud1"),
     "onnx-folder-unlisted": added("onnx/notes.txt", b"not an export"),
 }

@@ -36,7 +36,8 @@ def test_stdin_to_parquet_then_again_from_the_cache(tiny_bert: str, tmp_path: Pa
     texts = ["bake the bread", "", "heavy rain is expected tomorrow", "bake the bread"]
     stdin = "".join(f"{t}\r\n" for t in texts)
     out = tmp_path / "v.parquet"
-    args = ["embed", "-", "--out", str(out), "--model", tiny_bert, "--device", "cpu", "--no-progress"]
+    args = ["embed", "-", "--format", "lines", "--out", str(out), "--model", tiny_bert, "--device", "cpu"]
+    args.append("--no-progress")
     first = run_bertwise(*args, stdin=stdin)
     assert first.returncode == 0, first.stderr
     table = pq.read_table(out)
@@ -91,3 +92,33 @@ def test_text_files_need_no_label_and_keep_missing_texts(tmp_path: Path) -> None
     texts, notes = read_text_file(path, text_col="body")
     assert texts == ["one", "", "three"]
     assert len(notes) == 1 and "row 2" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "stdin"),
+    [
+        ([], "text,n\nbake the bread,1\nthe team won,2\n"),  # "-" is CSV with a header, as for predict
+        (["--format", "tsv"], "n\ttext\n1\tbake the bread\n2\tthe team won\n"),
+        (["--format", "jsonl"], '{"text": "bake the bread"}\n{"text": "the team won"}\n'),
+        (["--format", "lines"], "bake the bread\nthe team won\n"),
+    ],
+)
+def test_stdin_is_read_as_predict_reads_it(extra: list[str], stdin: str, tiny_bert: str, tmp_path: Path) -> None:
+    out = tmp_path / "v.parquet"
+    args = ["embed", "-", *extra, "--out", str(out), "--model", tiny_bert, "--device", "cpu", "--no-progress"]
+    result = run_bertwise(*args, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).column("text").to_pylist() == ["bake the bread", "the team won"]
+
+
+def test_plain_lines_on_stdin_without_format_lines_are_refused_with_the_hint(tiny_bert: str, tmp_path: Path) -> None:
+    out = tmp_path / "v.npy"
+    result = run_bertwise("embed", "-", "--out", str(out), "--model", tiny_bert, stdin="bake the bread\nthe team\n")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "bertwise: error: stdin: no text column 'text' (--text-col); found columns: bake the bread; stdin is read as "
+        "CSV with a header row: for one text per line pass --format lines"
+    )
+    assert not out.exists()

@@ -87,6 +87,36 @@ def test_stdin_to_stdout_csv_and_jsonl(
     assert sum(written[f"proba_{label}"] for label in KEYWORDS) == pytest.approx(1.0)
 
 
+def test_one_text_per_line_is_read_with_format_lines_and_written_as_csv(
+    loaded: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    model = str(tmp_path / "model")
+    stdin = b"the team won\r\nsnow, then rain\r\n\r\nbake\r\n"  # a comma is part of the text, not a separator
+    code, stdout = main(monkeypatch, "predict", model, "-", "--format", "lines", stdin=stdin)
+    assert code == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(io.StringIO(stdout.decode())))
+    assert [(r["text"], r["predicted_label"]) for r in rows] == [
+        ("the team won", "sports"),
+        ("snow, then rain", "weather"),
+        ("", ""),  # an empty line is an empty text, as an empty CSV cell: no prediction
+        ("bake", "cooking"),
+    ]
+    source = tmp_path / "texts.txt"
+    source.write_bytes(stdin)
+    out = tmp_path / "out.txt"
+    code, _ = main(monkeypatch, "predict", model, str(source), "--format", "lines", "--out", str(out))
+    assert code == 0
+    assert list(csv.DictReader(io.StringIO(out.read_text()))) == rows
+
+
+def test_plain_lines_on_stdin_get_the_format_lines_hint(
+    loaded: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, stdout = main(monkeypatch, "predict", str(tmp_path / "model"), "-", stdin=b"the team won\nsnow\n")
+    assert code == 2 and stdout == b""
+    assert capsys.readouterr().err.strip().endswith("for one text per line pass --format lines")
+
+
 def test_options_reach_the_api(
     loaded: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -346,6 +346,24 @@ def test_a_changed_onnx_file_is_refused(probe_copy: Path) -> None:
         load_onnx(probe_copy)
 
 
+def test_the_model_card_tells_of_the_export_unless_the_user_edited_it(probe_copy: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    from bertwise.artifact.folder import verify_model_folder
+
+    export_model_folder(probe_copy, check_texts=UNSEEN, check_source="unseen")
+    card = (probe_copy / "README.md").read_text(encoding="utf-8")
+    assert f"An ONNX export is in `onnx/model.onnx` (float32; on {len(UNSEEN)} texts (unseen) it gave the" in card
+    assert "`bertwise predict copy texts.csv --runtime onnx`" in card
+    manifest = verify_model_folder(probe_copy)
+    assert manifest["model_card"]["sha256"] == hashlib.sha256((probe_copy / "README.md").read_bytes()).hexdigest()
+
+    (probe_copy / "README.md").write_text("# my own card\n", encoding="utf-8")
+    export_model_folder(probe_copy, quantize=True, min_agreement=0.0)
+    assert (probe_copy / "README.md").read_text(encoding="utf-8") == "# my own card\n"
+    assert verify_model_folder(probe_copy)["model_card"] == manifest["model_card"]
+
+
 def test_a_folder_without_an_export_says_how_to_make_one(probe_folder: Path) -> None:
     with pytest.raises(OnnxExportError, match=r"has no ONNX export .*bertwise export .* --onnx"):
         load_onnx(probe_folder)

@@ -411,3 +411,31 @@ def test_a_bad_output_folder_is_refused_before_the_data_is_read(where: str, tmp_
         compare(tmp_path / "missing.csv", out=out)
     assert (tmp_path / "file").read_text() == "mine\n"
     assert (tmp_path / "theirs" / "results.json").read_text() == '{"accuracy": 0.9}\n'
+
+
+def test_in_a_notebook_a_comparison_shows_its_choice_table_and_frame(
+    tiny_bert: str, toy_csv: Path, tmp_path: Path
+) -> None:
+    comparison = compare(
+        toy_csv,
+        model=tiny_bert,
+        strategies=["zero-shot", "probe"],
+        out=tmp_path / "out",
+        report=False,
+        learning_curve=False,
+        **FAST,  # type: ignore[arg-type]
+    )
+    chosen = comparison.recommendation.strategy if comparison.recommendation else None
+    names = [result.name for result in comparison.results]
+    assert chosen is not None and sorted(names) == ["probe", "zero-shot"]
+    assert repr(comparison) == (
+        f"<Comparison of {', '.join(names)} on {len(comparison.split.train)} training and "
+        f"{len(comparison.split.test)} test rows; recommended: {chosen}>"
+    )
+    fragment = comparison._repr_html_()
+    assert '<p class="choice">' in fragment and chosen in fragment and "Results on the test set" in fragment
+    frame = comparison.to_frame()
+    assert list(frame.index) == names
+    probe = comparison.result("probe")
+    assert frame.loc["probe", "macro_f1"] == pytest.approx(100 * probe.metrics["macro_f1"], abs=0.01)
+    assert frame.loc[chosen, "recommended"]

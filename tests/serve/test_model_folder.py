@@ -83,3 +83,65 @@ def test_the_cli_serves_a_folder_and_stops_on_ctrl_c(probe_folder: Path, tmp_pat
         code = process.wait(timeout=30)
     assert code == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def exported_folder(probe_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from bertwise.onnx.export import export_model_folder
+
+    folder = tmp_path_factory.mktemp("exported") / "model"
+    shutil.copytree(probe_folder, folder)
+    export_model_folder(folder, check_texts=["the team won the match", "rain and snow tomorrow", "bake the bread"])
+    return folder
+
+
+@pytest.mark.integration
+def test_the_onnx_runtime_serves_the_export_with_the_onnx_models_answers(exported_folder: Path) -> None:
+    from bertwise.onnx.runtime import load_onnx
+
+    texts = ["the team won the match", "rain and snow tomorrow", "an unrelated sentence"]
+    expected = load_onnx(exported_folder).predict_proba(texts)
+    with TestClient(create_app(exported_folder, runtime="onnx")) as client:
+        metadata = client.get("/metadata").json()
+        response = client.post("/predict", json={"texts": texts})
+    assert metadata["model"]["running"] == {"runtime": "onnx", "device": "cpu", "precision": "float32"}
+    served = np.array([list(p["probabilities"].values()) for p in response.json()["predictions"]])
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_folder_without_an_export_is_refused_for_the_onnx_runtime(probe_folder: Path) -> None:
+    from bertwise.exceptions import BertwiseError
+
+    with pytest.raises(BertwiseError, match="ONNX"):
+        create_app(probe_folder, runtime="onnx")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [({"device": "cuda"}, "runs on the CPU; got device 'cuda'"), ({"precision": "bfloat16"}, "only the torch runtime")],
+)
+def test_the_onnx_runtime_refuses_what_only_torch_can_set(
+    exported_folder: Path, options: dict[str, str], expected: str
+) -> None:
+    from bertwise.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=expected):
+        create_app(exported_folder, runtime="onnx", **options)
+
+
+def test_the_torch_runtime_serves_in_the_precision_asked_and_says_so(probe_folder: Path) -> None:
+    texts = ["the team won the match", "rain and snow tomorrow"]
+    trained = load(probe_folder, device="cpu").predict_proba(texts)
+    with TestClient(create_app(probe_folder, device="cpu", precision="bfloat16")) as client:
+        metadata = client.get("/metadata").json()
+        response = client.post("/predict", json={"texts": texts})
+    assert metadata["model"]["running"] == {"runtime": "torch", "device": "cpu", "precision": "bfloat16"}
+    served = np.array([list(p["probabilities"].values()) for p in response.json()["predictions"]])
+    # bfloat16 weights keep 8 bits of mantissa: the answers move, but not by much.
+    assert not np.array_equal(served, trained)
+    np.testing.assert_allclose(served, trained, atol=0.05)
+    with TestClient(create_app(probe_folder, device="cpu")) as client:
+        assert client.get("/metadata").json()["model"]["running"]["precision"] == "float32"  # as trained

@@ -72,7 +72,8 @@ def test_round_trip_keeps_adapters_and_head_only_and_predicts_the_same(
     texts, _ = toy_data()
     folder = _saved(fitted, tmp_path / "model")
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert files == ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "manifest.json"]
+    assert files == ["README.md", "adapter/adapter_config.json", "adapter/adapter_model.safetensors", "manifest.json"]
+    assert "not in this folder: loading reads it from" in (folder / "README.md").read_text(encoding="utf-8")
     assert folder_size(folder) < folder_size(tiny_bert) / 2  # no copy of the backbone
     loaded = load(folder, device="cpu")
     assert isinstance(loaded, LoraClassifier)

@@ -3,6 +3,7 @@
 Layout (described for users in docs/model-folder.md)::
 
     manifest.json            what the model is, how it was trained, what it scored, sha256 of every other file
+    README.md                the model card (Hugging Face format) written from the manifest; not hashed
     ...                      what the strategy's ``save_state`` wrote (its weights, a copy of its backbone)
 
 This module handles what every model folder shares: the manifest, hashing and integrity checks, the classes and
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bertwise.artifact.card import card_was_edited, recorded_card, write_model_card
 from bertwise.artifact.integrity import (
     MANIFEST_MAX_BYTES,
     check_file_contents,
@@ -115,6 +117,8 @@ def save_model(
         manifest["files"] = {relative: sha256_file(staging / relative) for relative in listed}
         # Checked before any hashing at load: a file grown to gigabytes is refused without reading it.
         manifest["file_bytes"] = {relative: (staging / relative).stat().st_size for relative in listed}
+        # Written after the files are listed, so not among them: editing the card never stops the model loading.
+        manifest["model_card"] = write_model_card(staging, manifest, name=target.resolve().name)
         text = write_manifest(staging, manifest)
         check_output_folder(target)  # again: something may have been put there while the weights were written
         _move_into_place(staging, target)
@@ -135,6 +139,23 @@ def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> str:
     text = json.dumps(seal(plain), indent=2, ensure_ascii=False) + "\n"
     atomic.write_text(folder / MANIFEST, text)
     return text
+
+
+def refresh_model_card(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write ``folder``'s model card again from ``manifest`` (changed since, by an export) and record it there, unless
+    the user edited or removed the card bertwise wrote: their version is kept. Call before ``write_manifest``."""
+    name = recorded_card(manifest)
+    if name is None or not (folder / name).is_file() or card_was_edited(folder, manifest):
+        return
+    staging = folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    staging.mkdir()
+    try:
+        record = write_model_card(staging, manifest, name=folder.resolve().name)
+        if record is not None:
+            os.replace(staging / name, folder / name)
+            manifest["model_card"] = record
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_output_folder(target: Path) -> None:
@@ -162,12 +183,18 @@ def check_output_folder(target: Path) -> None:
         )
     files = manifest.get("files")
     listed: dict[str, Any] = files if isinstance(files, dict) else {}
+    own = {MANIFEST, recorded_card(manifest)}
     entries = (p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file() or p.is_symlink())
-    foreign = sorted(entry for entry in entries if entry != MANIFEST and entry not in listed and not _hidden(entry))
+    foreign = sorted(entry for entry in entries if entry not in own and entry not in listed and not _hidden(entry))
     if foreign:
         raise ConfigError(
             f"the model folder '{target}' holds files its manifest does not list ({_list(foreign)}); expected only "
             "what bertwise saved there; refusing to overwrite them: move them away or choose another folder"
+        )
+    if card_was_edited(target, manifest):
+        raise ConfigError(
+            f"the model card '{target / str(recorded_card(manifest))}' was edited since bertwise wrote it; refusing "
+            "to overwrite your edits: move it out of the folder (or choose another folder) and run again"
         )
 
 

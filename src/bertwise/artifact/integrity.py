@@ -23,6 +23,7 @@ import json
 import os
 import stat
 import warnings
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -268,8 +269,8 @@ def parse_json(path: Path, text: str) -> Any:
     """``text`` parsed, refusing what ``json.loads`` would raise or accept silently (a key given twice)."""
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        twice = sorted({key for key in keys if keys.count(key) > 1})
+        # Counted once: list.count per key was quadratic, 26 s on the 30,522 keys of a BERT tokenizer.json.
+        twice = sorted(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
         if twice:
             raise ModelError(f"'{path}' gives the key {twice[0]!r} twice; {_EXPECTED}")
         return dict(pairs)

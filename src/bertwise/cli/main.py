@@ -14,9 +14,10 @@ import typer
 
 from bertwise.artifact.outputs import check_writable_file
 from bertwise.backbone.device import PRECISION_CHOICES
-from bertwise.cli.track import EXPERIMENT_HELP, TRACK_HELP, TRACKING_URI_HELP, say_tracked, tracker
+from bertwise.cli.help_texts import EXPERIMENT_HELP, FORMAT_HELP, INPUT_HELP, TRACK_HELP, TRACKING_URI_HELP, tidy_help
+from bertwise.cli.track import say_tracked, tracker
 from bertwise.data.io import read_text_file
-from bertwise.exceptions import BertwiseError, ConfigError, DataError
+from bertwise.exceptions import BertwiseError, ConfigError
 from bertwise.inference.embedding import embed_with_stats
 from bertwise.util import atomic
 from bertwise.util.version import __version__
@@ -261,7 +262,7 @@ def embed(
         str,
         typer.Argument(
             metavar="INPUT",
-            help="CSV, TSV, JSONL or Parquet file with a text column, or - to read one text per line from stdin.",
+            help=INPUT_HELP,
         ),
     ],
     out: Annotated[
@@ -273,6 +274,7 @@ def embed(
     ],
     model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
     text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
+    input_format: Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per batch (default: the encoder's).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     pooling: Annotated[str, typer.Option(help=POOLING_HELP)] = "auto",
@@ -305,8 +307,10 @@ def embed(
     from bertwise.backbone.encoder import load_encoder
 
     notes: list[str] = []
-    if source == "-":
-        texts = _read_stdin_lines()
+    if source == "-" or input_format is not None:
+        from bertwise.inference.predict_file import read_input_texts
+
+        texts = read_input_texts(source, input_format, text_col)
     else:
         texts, notes = read_text_file(Path(source), text_col=text_col)
     for note in notes:
@@ -339,25 +343,6 @@ def embed(
         f"({rows / max(seconds, 1e-6):.0f} texts/s; {cached}) -> {out}",
         err=True,
     )
-
-
-def _read_stdin_lines() -> list[str]:
-    raw = sys.stdin.buffer.read()
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise DataError(
-            f"stdin is not valid UTF-8: byte 0x{raw[err.start]:02x} at line {line}; expected one UTF-8 text per line"
-        ) from None
-    # split("\n"), not splitlines(): a text may hold U+2028 and the like, which are not line ends here.
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    if lines[-1] == "":
-        lines.pop()  # the newline that ends the last line does not start another text
-    if not lines:
-        raise DataError("stdin is empty: expected one text per line")
-    return lines
 
 
 def _write_embeddings(out: Path, texts: list[str], vectors: Any) -> None:
@@ -405,7 +390,9 @@ def main() -> None:
     try:
         # Without standalone mode click hands back typer.Exit's code instead of exiting, and raises its usage errors
         # here instead of printing its own multi-line block.
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        tidy_help(command)
+        code = command(standalone_mode=False)
     except BertwiseError as error:
         typer.echo(f"bertwise: error: {error}", err=True)
         sys.exit(2)

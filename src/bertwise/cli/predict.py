@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bertwise.artifact.outputs import check_writable_file
+from bertwise.cli.help_texts import FORMAT_HELP, INPUT_HELP
 
 DEFAULT_CHUNK_ROWS = 2048  # mirrors bertwise.inference.predict_file.DEFAULT_CHUNK_ROWS, which --help must not import
 
@@ -22,8 +23,7 @@ def predict_command(
         str,
         typer.Argument(
             metavar="INPUT",
-            help="CSV, TSV, JSONL or Parquet file with a text column, or - to read stdin (CSV unless --format says "
-            "tsv or jsonl).",
+            help=INPUT_HELP,
         ),
     ],
     out: Annotated[
@@ -37,7 +37,7 @@ def predict_command(
     text_col: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
     input_format: Annotated[
         str | None,
-        typer.Option("--format", help="csv, tsv, jsonl or parquet, instead of the file extension (or for stdin)."),
+        typer.Option("--format", help=FORMAT_HELP),
     ] = None,
     chunk_rows: Annotated[
         int, typer.Option(help="Rows read, predicted and written at a time: memory depends on this, not on the file.")

@@ -72,6 +72,17 @@ def serve_command(
         ),
     ] = _DEFAULTS.max_connections,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps: where the model runs.")] = "auto",
+    precision: Annotated[
+        str | None,
+        typer.Option(help="auto, float32 or bfloat16 (default: the precision the model was trained with)."),
+    ] = None,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="torch, or onnx to serve the folder's ONNX export (bertwise export DIR --onnx): CPU, in the "
+            "precision it was exported in."
+        ),
+    ] = "torch",
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info, debug or trace.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
 ) -> None:
@@ -84,6 +95,8 @@ def serve_command(
         host=host,
         port=port,
         device=device,
+        precision=precision,
+        runtime=runtime,
         log_level=log_level.lower(),
         access_log=access_log,
         announce=lambda line: typer.echo(line, err=True),

@@ -1,5 +1,5 @@
-"""``--track``, ``--tracking-uri`` and ``--experiment`` of ``bertwise compare`` and ``bertwise train``: the options'
-help, the tracker they ask for, and the one line that says where the runs went."""
+"""``--track``, ``--tracking-uri`` and ``--experiment`` of ``bertwise compare`` and ``bertwise train`` (their help is
+in :mod:`bertwise.cli.help_texts`): the tracker they ask for, and the one line that says where the runs went."""
 
 from __future__ import annotations
 
@@ -12,16 +12,6 @@ from bertwise.tracking.mlflow_tracking import tracking_option
 if TYPE_CHECKING:
     from bertwise.pipeline.tracked import Tracked
     from bertwise.tracking.mlflow_tracking import MlflowTracking
-
-TRACK_HELP = (
-    "Log to an experiment tracker once done: mlflow (pip install 'bertwise[mlflow]'). A tracker that cannot be "
-    "reached costs one line; the results stay saved."
-)
-TRACKING_URI_HELP = (
-    "The MLflow tracking URI (http://host:5000, sqlite:///mlflow.db, databricks...; default: $MLFLOW_TRACKING_URI, "
-    "else sqlite:///mlflow.db in the working folder)."
-)
-EXPERIMENT_HELP = "The MLflow experiment to log to, created when new (default: bertwise)."
 
 
 def tracker(track: str | None, tracking_uri: str | None, experiment: str | None) -> MlflowTracking | None:

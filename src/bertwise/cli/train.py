@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from bertwise.artifact.outputs import check_writable_folder
-from bertwise.cli.track import EXPERIMENT_HELP, TRACK_HELP, TRACKING_URI_HELP, say_tracked, tracker
+from bertwise.cli.help_texts import EXPERIMENT_HELP, TRACK_HELP, TRACKING_URI_HELP
+from bertwise.cli.track import say_tracked, tracker
 from bertwise.data.split import resolve_parts
 from bertwise.strategies.registry import check_strategy_name
 

@@ -60,6 +60,8 @@ def open_chunk_reader(
         return ParquetChunks(path, source, text_col, chunk_rows)
     if fmt == "jsonl":
         return JsonlChunks(stream, source, text_col, chunk_rows, total)
+    if fmt == "lines":
+        return LinesChunks(stream, source, text_col, chunk_rows, total)
     # A stream cannot be read twice, so a TSV file is looked at once before to choose how to read it.
     literal = fmt == "tsv" and path is not None and reads_literally(path)
     reader = DelimitedChunks(stream, source, "," if fmt == "csv" else "\t", literal, text_col, chunk_rows, total)
@@ -123,6 +125,50 @@ class DelimitedChunks:
         self._records.check_closed()
         if rows:
             yield Chunk(rows, texts, positions)
+
+
+class LinesChunks(DelimitedChunks):
+    """One text per line, no header: read as a CSV file of one column named ``text_col`` would be, and written back as
+    one (a line cannot hold predict's added columns). An empty line is an empty text, as an empty CSV cell is."""
+
+    def __init__(self, stream: IO[bytes], source: str, text_col: str, chunk_rows: int, total: int | None) -> None:
+        self.source = source
+        self.delimiter = ","
+        self.literal = False
+        self.total = total
+        self.notes: list[str] = []
+        self._chunk_rows = chunk_rows
+        self._lines = Lines(stream, source)
+        self.header = [text_col]
+        self.columns = [text_col]
+
+    def chunks(self) -> Iterator[Chunk]:
+        rows: list[list[str]] = []
+        texts: list[str | None] = []
+        positions: list[int] = []
+        for line in self._lines:
+            text = line.removesuffix("\n").removesuffix("\r")
+            rows.append([text])
+            texts.append(text)
+            positions.append(self._lines.number)
+            if len(rows) == self._chunk_rows:
+                yield Chunk(rows, texts, positions)
+                rows, texts, positions = [], [], []
+        if rows:
+            yield Chunk(rows, texts, positions)
+
+
+def read_all_texts(reader: ChunkReader) -> list[str]:
+    """Every text of a chunk reader, in order; a row without one is an error naming its line (or row)."""
+    texts: list[str] = []
+    for chunk in reader.chunks():
+        for text, position in zip(chunk.texts, chunk.positions, strict=True):
+            if text is None:
+                raise DataError(f"{reader.source} {reader.unit} {position} has no text; expected a text on every row")
+            texts.append(text)
+    if not texts:
+        raise DataError(f"{reader.source} holds no texts; expected at least one")
+    return texts
 
 
 class JsonlChunks:

@@ -27,7 +27,9 @@ from bertwise.exceptions import DataError, DataFileNotFoundError
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
-StreamFormat = Literal["csv", "tsv", "jsonl", "parquet"]
+StreamFormat = Literal["csv", "tsv", "jsonl", "parquet", "lines"]
+# What ``--format`` may name, for a file or for stdin ("-"): "lines" is one text per line with no header.
+INPUT_FORMATS: tuple[StreamFormat, ...] = ("csv", "tsv", "jsonl", "parquet", "lines")
 # What predict streams; labeled data may also be a .json list of objects (accepted, but not advertised).
 STREAM_FORMATS: dict[str, StreamFormat] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 # The order is the one messages list them in.

@@ -23,6 +23,15 @@ def load(path: str | Path, *, device: str = "auto", precision: str | None = None
     if runtime == "onnx":
         from bertwise.onnx.runtime import load_onnx
 
+        # Said rather than ignored: the export fixed both when it was written.
+        if device not in ("auto", "cpu"):
+            raise ConfigError(f"the onnx runtime runs on the CPU; got device {device!r} (the torch runtime can)")
+        if precision is not None:
+            raise ConfigError(
+                f"the onnx runtime runs the precision the export was written in (float32, or int8 with "
+                f"`bertwise export --onnx --quantize`); got precision {precision!r}, which only the torch runtime sets"
+            )
+
         return load_onnx(path)
     if runtime != "torch":
         raise ConfigError(f"runtime must be 'torch' or 'onnx'; got {runtime!r}")

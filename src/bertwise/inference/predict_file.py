@@ -29,9 +29,9 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 
 import numpy as np
 
-from bertwise.data.chunks import ChunkReader, open_chunk_reader
+from bertwise.data.chunks import ChunkReader, open_chunk_reader, read_all_texts
 from bertwise.data.frames import read_text_table, single_table, table_kind
-from bertwise.data.readers import STREAM_FORMATS, StreamFormat, check_regular_file, file_format
+from bertwise.data.readers import INPUT_FORMATS, STREAM_FORMATS, StreamFormat, check_regular_file, file_format
 from bertwise.data.values import one_line
 from bertwise.evaluation.runner import PREDICTED_LABEL_COLUMN, PROBABILITY_PREFIX
 from bertwise.exceptions import ConfigError, DataError, DataFileNotFoundError, ModelError
@@ -174,7 +174,7 @@ def predict_file(
     destination = _resolve_output(out, fmt, source_path)
 
     with _open_binary_input(source_path, source) as stream:
-        reader = open_chunk_reader(fmt, stream, source_path, source, text_col, chunk_rows)
+        reader = _open_reader(fmt, stream, source_path, source, text_col, chunk_rows, input_format)
         # The input's header and text column are checked before the model loads: a typo costs no model load.
         started = time.perf_counter()
         estimator = _load_model(model, device, precision, runtime)
@@ -284,9 +284,9 @@ def _resolve_input(input: str | os.PathLike[str], input_format: str | None) -> t
     fmt: Format | None = None
     if input_format is not None:
         wanted = input_format.strip().lower().lstrip(".")
-        if f".{wanted}" not in FORMATS:
-            raise ConfigError(f"--format must be csv, tsv, jsonl or parquet; got {input_format!r}")
-        fmt = FORMATS[f".{wanted}"]
+        if wanted not in INPUT_FORMATS:
+            raise ConfigError(f"--format must be csv, tsv, jsonl, parquet or lines; got {input_format!r}")
+        fmt = wanted
     if os.fspath(input) == STDIO:
         if fmt == "parquet":
             raise ConfigError(
@@ -306,7 +306,41 @@ def _resolve_input(input: str | os.PathLike[str], input_format: str | None) -> t
     return path, source, fmt
 
 
+def read_input_texts(input: str | os.PathLike[str], input_format: str | None, text_col: str = "text") -> list[str]:
+    """Every text of ``input`` (a file, or "-" for stdin) read as ``input_format`` says, as predict reads its input
+    (stdin: CSV with a header unless told otherwise); a row without a text is an error naming it."""
+    path, source, fmt = _resolve_input(input, input_format)
+    with _open_binary_input(path, source) as stream:
+        return read_all_texts(_open_reader(fmt, stream, path, source, text_col, DEFAULT_CHUNK_ROWS, input_format))
+
+
+def _open_reader(
+    fmt: Format,
+    stream: IO[bytes],
+    path: Path | None,
+    source: str,
+    text_col: str,
+    chunk_rows: int,
+    input_format: str | None,
+) -> ChunkReader:
+    try:
+        return open_chunk_reader(fmt, stream, path, source, text_col, chunk_rows)
+    except DataError as error:
+        if path is None and input_format is None and "no text column" in str(error):
+            # Likely plain lines piped in: the first one was taken for a header.
+            raise DataError(
+                f"{error}; stdin is read as CSV with a header row: for one text per line pass --format lines"
+            ) from None
+        raise
+
+
+def output_format(fmt: Format) -> Format:
+    """The format predict writes for input of ``fmt``: the input's own, except one text per line, written as CSV."""
+    return "csv" if fmt == "lines" else fmt
+
+
 def _resolve_output(out: str | os.PathLike[str] | None, fmt: Format, source_path: Path | None) -> Path | None:
+    fmt = output_format(fmt)
     if out is None or os.fspath(out) == STDIO:
         if fmt == "parquet":
             raise ConfigError(

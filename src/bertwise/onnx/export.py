@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertwise.artifact.folder import load, read_manifest, sha256_file, verify_model_folder, write_manifest
+from bertwise.artifact.folder import (
+    load,
+    read_manifest,
+    refresh_model_card,
+    sha256_file,
+    verify_model_folder,
+    write_manifest,
+)
 from bertwise.backbone.loading import quiet_loading
 from bertwise.backbone.resolve import Backbone, PoolingChoice, resolve_backbone
 from bertwise.exceptions import BertwiseError
@@ -402,4 +409,5 @@ def _record_in_manifest(
         "export_seconds": round(export_seconds, 1),
         "parity": report.as_dict(),
     }
+    refresh_model_card(folder, manifest)  # the card tells how to run the export too (unless the user edited it)
     write_manifest(folder, manifest)

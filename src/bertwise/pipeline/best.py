@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from bertwise.recommendation import Recommendation
 # The warning below names the line in compare, as it did before the stages were split out: _recommended_model <
 # save_recommended < _Run._save_best < _Run._stage < _Run.run < compare.
 WARNING_STACKLEVEL = 6
+_COST_KEYS = ("fit_seconds", "peak_memory_mb", "peak_gpu_memory_mb", "predict_ms_per_text")
 
 
 def release_models(results: Sequence[StrategyResult]) -> dict[str, Any]:
@@ -41,9 +42,11 @@ def save_recommended(
     protocol: Protocol,
     overrides: Callable[[str], dict[str, Any] | None],
     say: Callable[[str], None] = lambda message: None,
+    truncated: Mapping[str, Any] | None = None,
 ) -> SavedBest:
     """Save the recommended strategy's model (see ``compare``'s ``save_best``): its first run's model from ``kept``,
-    else one trained again; ``overrides`` gives a strategy's training overrides under the budget."""
+    else one trained again; ``overrides`` gives a strategy's training overrides under the budget; ``truncated``: how
+    many train and test texts the comparison's backbone (``max_length``, ``backbone_sha256``) cut short."""
     if recommendation is None or recommendation.strategy is None:
         failed = "; ".join(f"{r.name}: {r.error}" for r in results if r.status != "ok")
         return SavedBest(
@@ -59,7 +62,12 @@ def save_recommended(
     metrics = {
         **result.metrics,
         "interval": result.metrics_interval,
+        "confidence": config.confidence,
+        "per_class_f1": {label: scores["f1"] for label, scores in result.per_class.items()},
+        "per_class_f1_interval": {label: scores["f1_interval"] for label, scores in result.per_class.items()},
         "runs": len(result.runs),
+        # Each seed's scores: how far the model depends on its seed (the model card's seed-to-seed spread).
+        "per_run": [_run_scores(run) for run in result.runs],
         "scheme": scheme,
         "test_rows": len(split.test),
         "test_source": split.test.source,
@@ -73,6 +81,8 @@ def save_recommended(
         trained_on=trained_on,
         notes=list(split.notes),
         extra={
+            # What the comparison measured of its first fit (the model card's training cost).
+            "cost": {key: result.cost[key] for key in _COST_KEYS if key in result.cost},
             "comparison": {
                 "recommended": name,
                 "scheme": scheme,
@@ -80,10 +90,16 @@ def save_recommended(
                 "refit": scheme == "cross-validation" or kept.get(name) is None,
                 "reproduces_reported_predictions": reproduces,
                 "reasons": list(recommendation.reasons),
-            }
+                "truncated": dict(truncated) if truncated is not None else None,
+            },
         },
     )
     return SavedBest(folder)
+
+
+def _run_scores(run: dict[str, Any]) -> dict[str, Any]:
+    scores = run.get("metrics") or {}
+    return {"seed": run.get("seed"), **{key: scores[key] for key in ("macro_f1", "accuracy") if key in scores}}
 
 
 def _recommended_model(

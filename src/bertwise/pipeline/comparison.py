@@ -449,6 +449,11 @@ class _Run:
             protocol=planned.plan.protocol,
             overrides=lambda name: _overrides(name, planned),
             say=lambda message: self.progress(events.Note(message)),
+            truncated={
+                **comparison.truncated,
+                "max_length": comparison.backbone.max_length,
+                "backbone_sha256": comparison.backbone.sha256,
+            },
         )
 
 

@@ -6,7 +6,7 @@ import functools
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertwise.backbone.device import precision_name, resolve_device
 from bertwise.backbone.resolve import Backbone
@@ -18,7 +18,11 @@ from bertwise.evaluation.runner import SCHEMA_VERSION, StrategyResult
 from bertwise.pipeline.save import ResultsWriter
 from bertwise.pipeline.tracked import Tracked
 from bertwise.recommendation import Recommendation
+from bertwise.report.notebook import render_notebook_html, results_frame
 from bertwise.util.version import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class Tracker(typing.Protocol):
     def track_comparison(self, comparison: Comparison, folder: Path | None) -> Tracked: ...
 
 
-@dataclass
+# The generated repr would print every field: tens of kilobytes for a small comparison.
+@dataclass(repr=False)
 class Comparison:
     """The outcome of :func:`compare`; ``to_dict()`` is exactly what results.json holds."""
 
@@ -79,6 +84,22 @@ class Comparison:
     def save_best_error(self) -> str | None:
         """Why ``save_best`` wrote no model (nothing was recommended), or None."""
         return self.best.error if self.best is not None else None
+
+    def __repr__(self) -> str:
+        chosen = self.recommendation.strategy if self.recommendation is not None else None
+        names = ", ".join(result.name for result in self.results) or "none"
+        return (
+            f"<Comparison of {names} on {len(self.split.train)} training and {len(self.split.test)} test rows; "
+            f"recommended: {chosen or 'none'}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the recommendation, the results with intervals and the learning curve."""
+        return render_notebook_html(self.to_dict())
+
+    def to_frame(self) -> pd.DataFrame:
+        """The results as a pandas DataFrame, one row per strategy (scores in points, with interval bounds)."""
+        return results_frame(self.to_dict())
 
     def result(self, name: str) -> StrategyResult:
         for result in self.results:

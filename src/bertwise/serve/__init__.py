@@ -40,16 +40,23 @@ def _require_serve_extra() -> None:
 
 
 def create_app(
-    model_or_path: Any, settings: ServeSettings | None = None, *, device: str = "auto", **limits: Any
+    model_or_path: Any,
+    settings: ServeSettings | None = None,
+    *,
+    device: str = "auto",
+    precision: str | None = None,
+    runtime: str = "torch",
+    **limits: Any,
 ) -> FastAPI:
-    """The FastAPI app serving a model folder (its path, loaded on ``device``) or a fitted estimator.
+    """The FastAPI app serving a model folder (its path, loaded on ``device`` in ``precision`` through ``runtime``,
+    as ``bertwise.load`` takes them) or a fitted estimator.
 
     Pass either ``settings`` or the limits as keywords (the fields of :class:`ServeSettings`).
     """
     _require_serve_extra()
     from bertwise.serve.app import create_app as build
 
-    return build(model_or_path, _settings(settings, limits), device=device)
+    return build(model_or_path, _settings(settings, limits), device=device, precision=precision, runtime=runtime)
 
 
 def serve(
@@ -58,6 +65,8 @@ def serve(
     port: int = 8000,
     *,
     device: str = "auto",
+    precision: str | None = None,
+    runtime: str = "torch",
     log_level: str = "info",
     access_log: bool = True,
     announce: Callable[[str], None] | None = None,
@@ -66,9 +75,11 @@ def serve(
     """Serve a model folder (or a fitted estimator) on ``host:port`` until interrupted; one process, one model.
 
     ``limits`` are the fields of :class:`ServeSettings`; ``device`` is where a folder's model runs (auto, cpu, cuda,
-    mps). The port is taken before the model loads, so a port in use is reported at once; ``port=0`` picks a free
-    one. ``announce`` receives the lines saying where it listens (default: printed to stderr), once the port accepts
-    connections. Ctrl-C or SIGTERM stops taking connections, answers the requests in flight, and returns.
+    mps), ``precision`` its weights' precision (default: the one it was trained with) and ``runtime`` "torch" or
+    "onnx" (the folder's ONNX export, on the CPU, in the precision it was exported in). The port is taken before the
+    model loads, so a port in use is reported at once; ``port=0`` picks a free one. ``announce`` receives the lines
+    saying where it listens (default: printed to stderr), once the port accepts connections. Ctrl-C or SIGTERM stops
+    taking connections, answers the requests in flight, and returns.
     """
     settings = _settings(None, limits)
     _require_serve_extra()
@@ -84,7 +95,7 @@ def serve(
     listener = bind(host, port)
     try:
         with SigtermHandler() as sigterm:
-            app = build(path, settings, device=device)
+            app = build(path, settings, device=device, precision=precision, runtime=runtime)
             lines = _announcement(host, listener.getsockname()[1], app.state.card)
 
             def started() -> None:
@@ -120,7 +131,10 @@ def _announcement(host: str, port: int, card: Any) -> list[str]:
             f"warning: listening on {host}, reachable from other machines, with no authentication; "
             "put an authenticating proxy in front or use --host 127.0.0.1"
         )
-    lines.append(f"serving {card.id} ({len(card.classes)} labels) on {listening}  (docs: {url}/docs; Ctrl-C stops)")
+    running = card.running or {}
+    how = ", ".join(str(running[key]) for key in ("runtime", "device", "precision") if running.get(key))
+    model = f"{card.id} ({len(card.classes)} labels{'; ' + how if how else ''})"
+    lines.append(f"serving {model} on {listening}  (docs: {url}/docs; Ctrl-C stops)")
     return lines
 
 

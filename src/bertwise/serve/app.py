@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -147,21 +147,37 @@ class ModelCard:
     classes: list[str | int]
     keys: list[str]  # the classes as JSON object keys
     manifest: dict[str, Any]
+    # How it runs here (runtime, device, precision): /metadata reports it beside what was trained.
+    running: dict[str, Any] = field(default_factory=dict)
 
 
-def load_model(model_or_path: Any, device: str = "auto") -> Any:
-    """The estimator itself, or the one ``bertwise.load`` reads (and checks) from a model folder, on ``device``."""
+def load_model(model_or_path: Any, device: str = "auto", precision: str | None = None, runtime: str = "torch") -> Any:
+    """The estimator itself, or the one ``bertwise.load`` reads (and checks) from a model folder: on ``device``, in
+    ``precision`` (default: the one it was trained with), through torch or the folder's ONNX export (``runtime``)."""
     if not isinstance(model_or_path, str | os.PathLike):
         model = model_or_path
     else:
         path = check_folder(model_or_path)
-        model = loading.load(path, device=device)  # checks every file against the manifest's sha256
+        # Checks every file against the manifest's sha256.
+        model = loading.load(path, device=device, precision=precision, runtime=runtime)
     if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
         raise TypeError(
             f"cannot serve a {type(model).__name__}: expected a fitted bertwise estimator (with classes_ and "
             "predict_proba) or the path of a model folder"
         )
     return model
+
+
+def _running(model: Any, device: str, precision: str | None, runtime: str) -> dict[str, Any]:
+    manifest = getattr(model, "manifest_", None) or {}
+    if runtime == "onnx":
+        onnx = manifest.get("onnx") or {}
+        return {"runtime": "onnx", "device": "cpu", "precision": "int8" if onnx.get("quantized") else "float32"}
+    from bertwise.backbone.device import precision_name, resolve_device
+
+    asked = precision if precision is not None else str((manifest.get("params") or {}).get("precision", "auto"))
+    where = resolve_device(device)  # "auto" as what it picked here, as the model was loaded
+    return {"runtime": "torch", "device": str(where), "precision": precision_name(where, asked)}
 
 
 def check_folder(model_or_path: str | os.PathLike[str]) -> Path:
@@ -218,11 +234,21 @@ def warm_up(model: Any, card: ModelCard) -> None:
 # --- the app -----------------------------------------------------------------------------------------------------
 
 
-def create_app(model_or_path: Any, settings: ServeSettings | None = None, *, device: str = "auto") -> FastAPI:
-    """The ASGI app serving a model folder's path (loaded on ``device``) or a fitted estimator under ``settings``."""
+def create_app(
+    model_or_path: Any,
+    settings: ServeSettings | None = None,
+    *,
+    device: str = "auto",
+    precision: str | None = None,
+    runtime: str = "torch",
+) -> FastAPI:
+    """The ASGI app serving a model folder's path (loaded as :func:`load_model` says) or a fitted estimator under
+    ``settings``."""
     settings = settings or ServeSettings()
-    model = load_model(model_or_path, device)
-    card = describe_model(model)
+    model = load_model(model_or_path, device, precision, runtime)
+    # An estimator passed in runs as it was built: only a folder is loaded with these settings.
+    loaded = isinstance(model_or_path, str | os.PathLike)
+    card = replace(describe_model(model), running=_running(model, device, precision, runtime) if loaded else {})
     if settings.warmup:
         warm_up(model, card)
     batcher = MicroBatcher(
@@ -425,6 +451,7 @@ def _metadata(card: ModelCard, settings: ServeSettings) -> dict[str, Any]:
         "bertwise_version": manifest.get("bertwise_version"),
         "created": manifest.get("created"),
         "trained_on": manifest.get("trained_on"),
+        "running": card.running,
     }
     from importlib.metadata import PackageNotFoundError, version
 
