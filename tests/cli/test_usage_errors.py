@@ -62,7 +62,10 @@ USAGE_ERRORS = [
     (["predict", "model"], "Missing argument 'INPUT'"),
     (["predict", "model", "data.csv", "--chunk-rows", "many"], "got 'many'"),
     (["predict", "model", "data.csv", "--decimals"], "'--decimals' requires an argument"),
-    (["predict", "model", "data.csv", "--format", "xml"], "--format must be csv, tsv, jsonl or parquet; got 'xml'"),
+    (
+        ["predict", "model", "data.csv", "--format", "xml"],
+        "--format must be csv, tsv, jsonl, parquet or lines; got 'xml'",
+    ),
     (["predict", "model", "missing.csv"], "input file not found: 'missing.csv'"),
     (["predict", "model", "data.csv"], "model folder not found: 'model'"),
     (["predict", "model", "data.csv", "--out", "data.csv/p.csv"], "'data.csv' is a file, not a folder"),

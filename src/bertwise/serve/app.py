@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bertwise.backbone.device import precision_name, resolve_device
 from bertwise.exceptions import ConfigError, ModelError
 from bertwise.inference import loading
 from bertwise.serve.batching import BatcherClosedError, BatchFailedError, MicroBatcher, QueueFullError
@@ -173,8 +174,6 @@ def _running(model: Any, device: str, precision: str | None, runtime: str) -> di
     if runtime == "onnx":
         onnx = manifest.get("onnx") or {}
         return {"runtime": "onnx", "device": "cpu", "precision": "int8" if onnx.get("quantized") else "float32"}
-    from bertwise.backbone.device import precision_name, resolve_device
-
     asked = precision if precision is not None else str((manifest.get("params") or {}).get("precision", "auto"))
     where = resolve_device(device)  # "auto" as what it picked here, as the model was loaded
     return {"runtime": "torch", "device": str(where), "precision": precision_name(where, asked)}
