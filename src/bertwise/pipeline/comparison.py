@@ -22,6 +22,7 @@ from bertwise.artifact.folder import check_output_folder
 from bertwise.artifact.outputs import check_results_folder, check_writable_folder
 from bertwise.backbone.cache import cache_directory, use_cache_dir
 from bertwise.config import CompareConfig
+from bertwise.data.io import read_unlabeled
 from bertwise.data.split import resolve_parts
 from bertwise.evaluation.budget import parse_duration
 from bertwise.evaluation.records import machine_description, software_versions
@@ -34,6 +35,7 @@ from bertwise.pipeline.plan import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS, 
 from bertwise.pipeline.progress import ProgressCallback, progress_callback
 from bertwise.pipeline.results import Comparison, SavedBest
 from bertwise.pipeline.save import ResultsWriter
+from bertwise.pipeline.settings import effective_config, with_config_file
 from bertwise.pipeline.stages import (
     Loaded,
     diagnose,
@@ -46,6 +48,7 @@ from bertwise.pipeline.stages import (
     stopping_record,
 )
 from bertwise.recommendation import Recommendation, recommend
+from bertwise.strategies.params import check_params
 from bertwise.strategies.registry import (
     check_strategy_names,
     default_curve_repeats,
@@ -63,9 +66,12 @@ if TYPE_CHECKING:
 __all__ = ["LONG_PLAN_SECONDS", "SUGGESTED_BUDGET_SECONDS", "Comparison", "SavedBest", "compare", "paired_differences"]
 
 
+@with_config_file
 def compare(
-    data: DataSource,
+    data: DataSource | None = None,
     *,
+    config: str | Path | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     test: DataSource | None = None,
     strategies: Sequence[str] | None = None,
     model: str | Sequence[str] | None = None,
@@ -79,7 +85,7 @@ def compare(
     pooling: str = "auto",
     zero_shot_mode: str = "auto",
     zero_shot_template: str = "This text is about {label}.",
-    label_descriptions: Mapping[str, str] | None = None,
+    label_descriptions: Mapping[str, str] | str | Path | None = None,
     priority: str = "balanced",
     seeds: int | None = None,
     folds: int = 5,
@@ -87,6 +93,7 @@ def compare(
     learning_curve: bool = True,
     curve_repeats: Mapping[str, int] | None = None,
     bootstrap_resamples: int = 1000,
+    confidence: float = 0.95,
     budget: float | str | None = None,
     protocol: str = "sequential",
     report: bool = True,
@@ -98,7 +105,7 @@ def compare(
     save_best: str | Path | None = None,
     command: Sequence[str] | None = None,
     adapt_domain: bool = False,
-    unlabeled: Sequence[str] = (),
+    unlabeled: Sequence[str] | str | Path = (),
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
 
@@ -132,17 +139,41 @@ def compare(
     ``budget`` (estimates per part, cuts, and ``suggested`` when an unbudgeted plan is long); the CLI prints it.
     ``command`` is recorded in results.json as the command line that ran (the CLI passes its own; None otherwise).
 
+    ``params`` sets strategies' hyperparameters by strategy name, such as ``{"finetune": {"learning_rate": 5e-5}}``
+    (on every backbone when there are several); unknown names and values of the wrong kind are refused before any
+    work. ``config`` is a TOML file (``bertwise.toml``) or a results.json: its ``[compare]`` options and
+    ``[params.<strategy>]`` tables apply wherever a keyword is not passed (passed keywords win; params merge key by
+    key); see docs/configuration.md. results.json's ``effective_config`` records the settings used, in that file's
+    form, so ``compare(config="results.json")`` runs the comparison again. ``label_descriptions`` may be the path of a
+    JSON file, and ``unlabeled`` of a file of texts (one per line, or a data file's text column).
+
     ``progress`` is a callback that receives :mod:`bertwise.pipeline.progress`'s events as the stages run (the CLI
     draws them as a bar with the time remaining); True prints them as plain lines to stderr (to ``console.print``
     when a ``console`` is given), False reports nothing. ``on_result`` is called with each strategy's result once
     results.json holds it.
     """
+    # compare's own arguments, after the config file's precedence: what results.json records to run it again.
+    arguments = dict(locals())
+    if data is None:
+        raise ConfigError("no data given: pass the data (DATA on the command line) or set data in the config file")
+    params = check_params(
+        params or {}, lambda strategy, name: "params" + "".join(f"[{k!r}]" for k in (strategy, name) if k)
+    )
     budget_seconds = parse_duration(budget) if isinstance(budget, str) else budget
     if test_size is not None:
         cross_validation_below = 0  # the user asked for a hold-out of this size
 
     strategies = tuple(strategies) if strategies is not None else default_strategy_names()
     check_strategy_names(strategies)
+    effective = effective_config(arguments, strategies, params)
+    if isinstance(label_descriptions, str | Path):
+        from bertwise.strategies.zero_shot import load_label_descriptions
+
+        label_descriptions = load_label_descriptions(label_descriptions)
+    if isinstance(unlabeled, str | Path):
+        if not adapt_domain:
+            raise ConfigError("unlabeled texts are read only with adapt_domain (--adapt-domain); add it or drop them")
+        unlabeled = read_unlabeled(Path(unlabeled), text_col)[0]
     started = time.perf_counter()  # the budget counts the domain adaptation too
     models = _models(model)
     labels, adaptation = None, None
@@ -183,8 +214,10 @@ def compare(
             learning_curve=learning_curve,
             curve_repeats=dict(curve_repeats) if curve_repeats is not None else default_curve_repeats(),
             bootstrap_resamples=bootstrap_resamples,
+            confidence=confidence,
             budget_seconds=budget_seconds,
             protocol=protocol,
+            params=params,
         )
         _check_outputs(data, test, out, save_best)
         run = _Run(
@@ -198,6 +231,7 @@ def compare(
             command=list(command) if command is not None else None,
             started=started,
             domain_adaptation=adaptation,
+            effective_config=effective,
         )
         # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is afresh.
         with contextlib.nullcontext() if cache else use_cache_dir(None):
@@ -243,6 +277,7 @@ class _Run:
         command: list[str] | None,
         started: float | None = None,
         domain_adaptation: dict[str, Any] | None = None,
+        effective_config: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.out = out
@@ -257,6 +292,7 @@ class _Run:
         self.started_at = started
         self.started = time.perf_counter()
         self.domain_adaptation = domain_adaptation
+        self.effective_config = effective_config
         self.deadline: Deadline | None = None
         self.seconds_to_recommendation: float | None = None
 
@@ -307,6 +343,7 @@ class _Run:
             command=self.command,
             budget=planned.budget,
             domain_adaptation=self.domain_adaptation,
+            effective_config=self.effective_config,
         )
         if self.on_plan is not None:
             self.on_plan(comparison)
