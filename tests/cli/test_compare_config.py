@@ -32,7 +32,8 @@ def test_the_command_line_wins_over_the_file_which_wins_over_the_defaults(
 ) -> None:
     config = tmp_path / "bertwise.toml"
     config.write_text(
-        f'[compare]\ndata = "{toy_csv.name}"\nseeds = 5\nfolds = 4\npriority = "cost"\nstrategies = ["probe", "finetune"]\n'
+        f'[compare]\ndata = "{toy_csv.name}"\nseeds = 5\nfolds = 4\npriority = "cost"\n'
+        'strategies = ["probe", "finetune"]\n'
         "[params.finetune]\nlearning_rate = 1e-4\nmax_epochs = 3\n"
     )
     # --folds 5 is the default's value, typed: what the user typed wins over the file even so.
