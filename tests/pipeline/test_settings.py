@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bertwise.exceptions import ConfigError
+from bertwise.exceptions import ConfigError, DataError
 from bertwise.pipeline.comparison import compare
 from bertwise.pipeline.settings import layered, parse_sets, read_config, toml_value
 from tests.conftest import _write_tiny_bert
@@ -155,4 +155,16 @@ def test_params_reach_the_fitted_estimators_on_every_backbone_and_results_json_r
 def test_params_of_the_wrong_kind_are_refused_before_any_work(toy_csv: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^params\['probe'\]\['cv'\]: expected an integer, found \"2\"$"):
         compare(toy_csv, params={"probe": {"cv": "2"}}, out=tmp_path / "out", model="not/loaded")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unlabeled_texts_and_label_descriptions_may_be_files(toy_csv: Path, tmp_path: Path) -> None:
+    """What a config file names by path, compare reads itself (before any work, so its mistakes cost nothing)."""
+    texts = write(tmp_path / "more.txt", "\n\n")
+    with pytest.raises(ConfigError, match="unlabeled texts are read only with adapt_domain"):
+        compare(toy_csv, unlabeled=texts, out=tmp_path / "out")
+    with pytest.raises(DataError, match="holds no texts"):
+        compare(toy_csv, unlabeled=texts, adapt_domain=True, out=tmp_path / "out")
+    with pytest.raises(ConfigError, match="label descriptions file not found"):
+        compare(toy_csv, label_descriptions=tmp_path / "missing.json", out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
