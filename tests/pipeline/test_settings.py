@@ -168,3 +168,14 @@ def test_unlabeled_texts_and_label_descriptions_may_be_files(toy_csv: Path, tmp_
     with pytest.raises(ConfigError, match="label descriptions file not found"):
         compare(toy_csv, label_descriptions=tmp_path / "missing.json", out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_changed_params_are_never_answered_from_the_run_cache(tiny_bert: str, toy_csv: Path, tmp_path: Path) -> None:
+    options: dict[str, Any] = {"strategies": ["probe"], "model": tiny_bert, "learning_curve": False, "device": "cpu"}
+    options |= {"bootstrap_resamples": 200, "report": False}
+    first = compare(toy_csv, params={"probe": {"Cs": [0.25]}}, out=tmp_path / "first", **options)
+    same = compare(toy_csv, params={"probe": {"Cs": [0.25]}}, out=tmp_path / "same", **options)
+    changed = compare(toy_csv, params={"probe": {"Cs": [4.0]}}, out=tmp_path / "changed", **options)
+    assert "probe" in same.resumed  # the cache is on: the identical run is read back
+    assert "probe" not in changed.resumed and "calibration" not in changed.resumed
+    assert first.results[0].details["chosen_C"] == 0.25 and changed.results[0].details["chosen_C"] == 4.0
