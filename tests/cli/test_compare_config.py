@@ -34,7 +34,7 @@ def test_the_command_line_wins_over_the_file_which_wins_over_the_defaults(
     config.write_text(
         f'[compare]\ndata = "{toy_csv.name}"\nseeds = 5\nfolds = 4\npriority = "cost"\n'
         'strategies = ["probe", "finetune"]\n'
-        "[params.finetune]\nlearning_rate = 1e-4\nmax_epochs = 3\n"
+        "[params.finetune]\nlearning_rate = 1e-4\nmax_epochs = 6\n"
     )
     # --folds 5 is the default's value, typed: what the user typed wins over the file even so.
     args = ["compare", "--config", str(config), "--seeds", "2", "--folds", "5", "--set", "finetune.max_epochs=8"]

@@ -91,8 +91,8 @@ def test_set_values_are_read_as_toml(raw: str, value: Any) -> None:
 
 
 def test_set_items_become_checked_params() -> None:
-    assert parse_sets(["finetune.learning_rate=5e-5", "finetune.max_epochs=3", "probe.Cs=[1, 10]"]) == {
-        "finetune": {"learning_rate": 5e-5, "max_epochs": 3},
+    assert parse_sets(["finetune.learning_rate=5e-5", "finetune.max_epochs=6", "probe.Cs=[1, 10]"]) == {
+        "finetune": {"learning_rate": 5e-5, "max_epochs": 6},
         "probe": {"Cs": (1.0, 10.0)},
     }
     with pytest.raises(ConfigError, match=r"^--set finetune\.learning_rate: expected a number, found \"fast\"$"):
@@ -104,7 +104,7 @@ def test_set_items_become_checked_params() -> None:
 def test_the_command_line_wins_over_the_file_which_wins_over_the_defaults(tmp_path: Path) -> None:
     config = write(
         tmp_path / "bertwise.toml",
-        '[compare]\nseeds = 5\npriority = "cost"\n[params.finetune]\nlearning_rate = 1e-4\nmax_epochs = 3\n',
+        '[compare]\nseeds = 5\npriority = "cost"\n[params.finetune]\nlearning_rate = 1e-4\nmax_epochs = 6\n',
     )
     defaults = {"seeds": None, "priority": "balanced", "folds": 5}
     merged = layered(defaults, config, {"seeds": 2, "params": {"finetune": {"max_epochs": 8}}})

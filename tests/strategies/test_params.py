@@ -17,8 +17,8 @@ def place(strategy: str, name: str | None) -> str:
 
 
 def test_checked_params_come_back_in_each_parameters_own_form() -> None:
-    checked = check_params({"finetune": {"learning_rate": 1, "max_epochs": 2}, "probe": {"Cs": [0.5, 2]}}, place)
-    assert checked == {"finetune": {"learning_rate": 1.0, "max_epochs": 2}, "probe": {"Cs": (0.5, 2.0)}}
+    checked = check_params({"finetune": {"learning_rate": 1, "max_epochs": 8}, "probe": {"Cs": [0.5, 2]}}, place)
+    assert checked == {"finetune": {"learning_rate": 1.0, "max_epochs": 8}, "probe": {"Cs": (0.5, 2.0)}}
     assert isinstance(checked["finetune"]["learning_rate"], float)
 
 
@@ -70,3 +70,26 @@ def test_build_strategy_sets_the_params_after_from_config_on_every_backbone() ->
     finally:
         registry.unregister("probe@other")
     assert (built.model, built.cv, built.Cs) == ("other/model", 2, (0.5,))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"finetune": {"learning_rate": -1}}, "at finetune.learning_rate: the 'learning_rate' parameter of Finetune"),
+        ({"probe": {"max_iter": 0}}, "at probe.max_iter: the 'max_iter' parameter of ProbeClassifier is out of range"),
+        ({"probe": {"Cs": []}}, "at probe.Cs: the 'Cs' parameter of ProbeClassifier is out of range: got ()"),
+        ({"zero-shot": {"template": "no label"}}, "at zero-shot.template: the zero-shot 'template' must contain"),
+        ({"lora": {"lora_r": 0}}, "at lora.lora_r: the 'lora_r' parameter of LoraClassifier is out of range"),
+        # max_epochs below the default min_epochs (5): the combination is wrong, so no single key is blamed.
+        ({"finetune": {"max_epochs": 2}}, "at finetune.None: the 'min_epochs' parameter of FinetuneClassifier"),
+    ],
+)
+def test_values_out_of_range_are_refused_before_any_work_by_the_strategys_own_check(params: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_params(params, place)
+    assert str(refused.value).startswith(message)
+
+
+def test_every_strategys_defaults_pass_its_own_range_check() -> None:
+    for name in registry.strategy_names():
+        registry.strategy_class(name)().check_params()

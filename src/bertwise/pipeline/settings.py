@@ -120,7 +120,7 @@ def parse_sets(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not equals or not dot or not strategy or not name.strip():
             raise ConfigError(f"--set {item}: expected strategy.parameter=value, such as finetune.learning_rate=5e-5")
         params.setdefault(strategy, {})[name.strip()] = toml_value(raw.strip())
-    return check_params(params, lambda strategy, name: f"--set {strategy}.{name or next(iter(params[strategy]))}")
+    return check_params(params, lambda strategy, name: f"--set {strategy}" + (f".{name}" if name else ""))
 
 
 def toml_value(raw: str) -> Any:

@@ -65,7 +65,18 @@ def check_params(params: Mapping[str, Any], place: Place) -> dict[str, dict[str,
                 checked[strategy][name] = conform(value, accepted[name])
             except TypeMismatch as mismatch:
                 raise ConfigError(f"{place(strategy, name)}: {mismatch}") from None
+        _check_ranges(strategy, checked[strategy], place)
     return checked
+
+
+def _check_ranges(strategy: str, values: dict[str, Any], place: Place) -> None:
+    """The strategy's own range checks (a learning rate above 0), now rather than when it starts to train."""
+    try:
+        strategy_class(strategy)().set_params(**values).check_params()
+    except ConfigError as error:
+        # The parameter the strategy names, when it is one set here; else the error is the combination's.
+        wrong = next((name for name in values if repr(name) in str(error)), None)
+        raise ConfigError(f"{place(strategy, wrong)}: {error}") from None
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
