@@ -166,14 +166,7 @@ def compare(
     strategies = tuple(strategies) if strategies is not None else default_strategy_names()
     check_strategy_names(strategies)
     effective = effective_config(arguments, strategies, params)
-    if isinstance(label_descriptions, str | Path):
-        from bertwise.strategies.zero_shot import load_label_descriptions
-
-        label_descriptions = load_label_descriptions(label_descriptions)
-    if isinstance(unlabeled, str | Path):
-        if not adapt_domain:
-            raise ConfigError("unlabeled texts are read only with adapt_domain (--adapt-domain); add it or drop them")
-        unlabeled = read_unlabeled(Path(unlabeled), text_col)[0]
+    label_descriptions, unlabeled = _read_files(label_descriptions, unlabeled, adapt_domain, text_col)
     started = time.perf_counter()  # the budget counts the domain adaptation too
     models = _models(model)
     labels, adaptation = None, None
@@ -236,6 +229,24 @@ def compare(
         # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is afresh.
         with contextlib.nullcontext() if cache else use_cache_dir(None):
             return run.run(data, test, cache_directory())
+
+
+def _read_files(
+    label_descriptions: Mapping[str, str] | str | Path | None,
+    unlabeled: Sequence[str] | str | Path,
+    adapt_domain: bool,
+    text_col: str,
+) -> tuple[Mapping[str, str] | None, Sequence[str]]:
+    """Label descriptions and unlabeled texts, read when given as files (as a config file names them)."""
+    if isinstance(label_descriptions, str | Path):
+        from bertwise.strategies.zero_shot import load_label_descriptions
+
+        label_descriptions = load_label_descriptions(label_descriptions)
+    if isinstance(unlabeled, str | Path):
+        if not adapt_domain:
+            raise ConfigError("unlabeled texts are read only with adapt_domain (--adapt-domain); add it or drop them")
+        unlabeled = read_unlabeled(Path(unlabeled), text_col)[0]
+    return label_descriptions, unlabeled
 
 
 def _models(model: str | Sequence[str] | None) -> list[str | None]:
