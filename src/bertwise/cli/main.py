@@ -17,6 +17,7 @@ from bertwise.backbone.device import PRECISION_CHOICES
 from bertwise.data.io import read_text_file
 from bertwise.exceptions import BertwiseError, ConfigError, DataError
 from bertwise.inference.embedding import embed_with_stats
+from bertwise.pipeline.settings import layered, parse_sets
 from bertwise.util import atomic
 from bertwise.util.version import __version__
 
@@ -175,7 +176,6 @@ def compare(
 
     from bertwise.cli.progress import CompareProgress
     from bertwise.pipeline.comparison import compare as run_compare
-    from bertwise.pipeline.settings import layered, parse_sets
     from bertwise.report.table import print_comparison
 
     console = Console(stderr=True)

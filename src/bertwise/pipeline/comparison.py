@@ -186,7 +186,7 @@ def compare(
     # Several backbones: every strategy on every backbone, each pair a candidate registered for this run only.
     grid = backbone_grid(strategies, models, labels) if len(models) > 1 else contextlib.nullcontext(strategies)
     with grid as candidates:
-        config = CompareConfig(
+        compare_config = CompareConfig(
             strategies=tuple(candidates),
             model=models[0],
             other_models=tuple(str(other) for other in models[1:]),
@@ -214,7 +214,7 @@ def compare(
         )
         _check_outputs(data, test, out, save_best)
         run = _Run(
-            config,
+            compare_config,
             out=out,
             report=report,
             progress=progress_callback(progress, console),

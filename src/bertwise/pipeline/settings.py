@@ -15,7 +15,7 @@ import json
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from bertwise.backbone.device import PRECISION_CHOICES
 from bertwise.backbone.resolve import POOLING_CHOICES
@@ -155,7 +155,7 @@ def with_config_file(function: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        config = kwargs.pop("config", None)
+        config = cast("str | Path | None", kwargs.pop("config", None))
         if config is None:
             return function(*args, **kwargs)
         explicit = dict(kwargs)
