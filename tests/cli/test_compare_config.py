@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bertwise.cli.main import app
-from tests.cli.test_cli import bertwise
+from bertwise.exceptions import ConfigError
 
 
 @pytest.fixture()
@@ -56,37 +56,39 @@ def test_without_a_config_file_every_option_is_the_command_lines(asked: list[dic
 
 
 @pytest.mark.parametrize(
-    ("args", "file", "line"),
+    ("args", "file", "message"),
     [
         (
             ["--set", "finetune.learnin_rate=5e-5"],
             None,
-            "bertwise: error: --set finetune.learnin_rate: finetune has no parameter 'learnin_rate' (did you mean "
-            "'learning_rate'?); it has: learning_rate, batch_size, min_epochs, max_epochs, min_steps, patience, "
-            "evaluations_per_epoch, warmup_ratio, weight_decay, validation_fraction, max_length",
+            "--set finetune.learnin_rate: finetune has no parameter 'learnin_rate' (did you mean 'learning_rate'?); "
+            "it has: learning_rate, batch_size, min_epochs, max_epochs, min_steps, patience, evaluations_per_epoch, "
+            "warmup_ratio, weight_decay, validation_fraction, max_length",
         ),
         (
             ["--config", "{folder}/bertwise.toml"],
             '[compare]\nseeds = "three"\n',
-            'bertwise: error: {folder}/bertwise.toml: [compare] seeds: expected an integer, found "three"',
+            '{folder}/bertwise.toml: [compare] seeds: expected an integer, found "three"',
         ),
     ],
 )
-def test_a_bad_setting_is_one_line_and_exit_2_before_any_work(
-    args: list[str], file: str | None, line: str, toy_csv: Path, tmp_path: Path
+def test_a_bad_setting_is_refused_before_any_work(
+    args: list[str], file: str | None, message: str, toy_csv: Path, tmp_path: Path
 ) -> None:
+    """The message in full; tests/cli/test_usage_errors.py runs such cases through the entry point (one line, exit 2,
+    before torch loads)."""
     if file is not None:
         (tmp_path / "bertwise.toml").write_text(file)
     args = [arg.format(folder=tmp_path) for arg in args]
-    result = bertwise("compare", str(toy_csv), "--out", str(tmp_path / "out"), *args)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [line.format(folder=tmp_path)]
+    result = CliRunner().invoke(app, ["compare", str(toy_csv), "--out", str(tmp_path / "out"), *args])
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception) == message.format(folder=tmp_path)
     assert not (tmp_path / "out").exists()
 
 
 def test_a_results_json_runs_its_comparison_again(tiny_bert: str, toy_csv: Path, tmp_path: Path) -> None:
     first = tmp_path / "first"
-    options = ["--strategies", "probe", "--model", tiny_bert, "--no-learning-curve", "--no-cache", "--no-progress"]
+    options = ["--strategies", "probe", "--model", tiny_bert, "--no-learning-curve", "--no-progress"]
     options += ["--no-report", "--device", "cpu", "--set", "probe.cv=2", "--set", "probe.Cs=[0.5]"]
     result = CliRunner().invoke(app, ["compare", str(toy_csv), *options, "--out", str(first)])
     assert result.exit_code == 0, result.output
@@ -100,6 +102,7 @@ def test_a_results_json_runs_its_comparison_again(tiny_bert: str, toy_csv: Path,
     assert (
         again["effective_config"]["params"] == saved["effective_config"]["params"] == {"probe": {"cv": 2, "Cs": [0.5]}}
     )
+    assert again["resumed"] == ["calibration", "probe"]  # the run cache answers only the very same settings
     assert again["strategies"][0]["params"] == saved["strategies"][0]["params"]
     assert again["strategies"][0]["metrics"] == saved["strategies"][0]["metrics"]
     assert not (second / "report.html").exists()  # --no-report came along too

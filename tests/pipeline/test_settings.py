@@ -115,10 +115,7 @@ def test_the_command_line_wins_over_the_file_which_wins_over_the_defaults(tmp_pa
 
 
 # On tiny BERTs: the probe alone, no curve, cached nothing, so a comparison takes seconds.
-FAST = (
-    '[compare]\nstrategies = ["probe"]\nlearning_curve = false\ncache = false\ndevice = "cpu"\n'
-    "bootstrap_resamples = 200\n"
-)
+FAST = '[compare]\nstrategies = ["probe"]\nlearning_curve = false\ndevice = "cpu"\nbootstrap_resamples = 200\n'
 
 
 def test_params_reach_the_fitted_estimators_on_every_backbone_and_results_json_reruns(
@@ -144,11 +141,15 @@ def test_params_reach_the_fitted_estimators_on_every_backbone_and_results_json_r
     assert effective["compare"]["model"] == [tiny_bert, other]
     assert saved["config"]["params"] == {"probe": {"Cs": [0.25], "cv": 2}}
 
-    # The record runs the same comparison again, from anywhere: the same settings, the same numbers.
+    # The record runs the same comparison again, from anywhere: the same settings, the same numbers. The run cache's
+    # key is every setting that decides a number (params, seed and backbones included): it answers only an identical
+    # comparison, so reading every stage back says the settings came back whole.
     again = compare(config=tmp_path / "first" / "results.json", out=tmp_path / "second")
+    assert sorted(again.resumed) == sorted(["calibration", *(result.name for result in first.results)])
     rerun = json.loads((tmp_path / "second" / "results.json").read_text())
     assert rerun["effective_config"]["compare"] == {**effective["compare"], "out": str(tmp_path / "second")}
     assert rerun["effective_config"]["params"] == effective["params"]
+    assert rerun["config"] == saved["config"]
     assert [r.metrics for r in again.results] == [r.metrics for r in first.results]
 
 
