@@ -56,6 +56,10 @@ class CompareConfig:
     confidence: float = 0.95
     budget_seconds: float | None = None
     protocol: str = "sequential"
+    # Hyperparameters by strategy name ({"finetune": {"learning_rate": 5e-5}}), set on each strategy after its
+    # ``from_config``; a strategy's settings apply to it on every backbone. The names and kinds are checked against the
+    # strategies' own parameters by bertwise.strategies.params, which sits above this module.
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(set(self.strategies)) != len(self.strategies):
@@ -84,6 +88,8 @@ class CompareConfig:
             raise ConfigError(f"confidence must be between 0.5 and 1, such as 0.95; got {self.confidence}")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol must be 'sequential' or 'full'; got {self.protocol!r}")
+        if not all(isinstance(values, dict) for values in self.params.values()):
+            raise ConfigError(f"params must map each strategy to a table of its parameters; got {self.params}")
         if self.budget_seconds is not None and self.budget_seconds <= 0:
             raise ConfigError(f"the budget must be a positive duration; got {self.budget_seconds} s")
 

@@ -27,7 +27,11 @@ DATA_ROWS = "text,label\nthe match was won,sports\nrain tomorrow,weather\n"
 USAGE_ERRORS = [
     (["--bogus"], "No such option: --bogus"),
     (["frobnicate"], "No such command 'frobnicate'"),
-    (["compare"], "Missing argument 'data'"),
+    (["compare"], "no data given: expected DATA, or data in the --config file's [compare] table"),
+    (["compare", "data.csv", "--set", "finetune.learnin_rate=1e-4"], "finetune has no parameter 'learnin_rate'"),
+    (["compare", "data.csv", "--set", "probe.cv=two"], '--set probe.cv: expected an integer, found "two"'),
+    (["compare", "data.csv", "--set", "probe"], "--set probe: expected strategy.parameter=value"),
+    (["compare", "--config", "missing.toml"], "config file 'missing.toml' not found"),
     (["compare", "data.csv", "--seeds", "abc"], "got 'abc'"),
     (["compare", "data.csv", "--seeds=abc"], "got 'abc'"),
     (["compare", "data.csv", "--seeds", "0"], "seeds must be at least 1; got 0"),
@@ -195,8 +199,8 @@ def test_the_installed_script_answers_like_the_module(tmp_path: Path) -> None:
         pytest.skip("no bertwise script beside this Python (not installed with pip install -e .)")
     wrong = subprocess.run([str(script), "compare"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert wrong.returncode == 2 and wrong.stdout == ""
-    assert wrong.stderr.splitlines() == ["bertwise: error: Missing argument 'data'. (see 'bertwise compare --help')"], (
-        wrong.stderr
-    )
+    assert wrong.stderr.splitlines() == [
+        "bertwise: error: no data given: expected DATA, or data in the --config file's [compare] table"
+    ], wrong.stderr
     shown = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert (shown.returncode, shown.stdout) == (0, f"bertwise {bertwise.__version__}\n")

@@ -61,6 +61,7 @@ def without_timings(saved: dict[str, Any]) -> dict[str, Any]:
     """The whole results.json but what a clock or a memory gauge measured, and what was estimated from such speeds."""
     kept = copy.deepcopy(saved)
     del kept["machine"]["time"]
+    del kept["effective_config"]["compare"]["out"]  # where this run wrote, not what it computed
     # Calibration speeds, the estimates made from them, and measured seconds; a budget's limit and cuts stay.
     kept["budget"] = {key: kept["budget"][key] for key in ("limit_seconds", "cuts")}
     del kept["stopping"]["seconds_to_recommendation"], kept["stopping"]["seconds_in_all"]
@@ -195,6 +196,8 @@ ALL_STAGES = ["calibration", "zero-shot", "probe", "finetune", "learning curve"]
 def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     """results.json without what describes this run rather than the comparison: the machine, times, reuse."""
     kept = {key: value for key, value in saved.items() if key not in ("machine", "resumed")}
+    kept["effective_config"] = copy.deepcopy(saved["effective_config"])
+    kept["effective_config"]["compare"].pop("out", None)  # where this run wrote
     kept["budget"] = {key: value for key, value in saved["budget"].items() if key != "measured_seconds_by_part"}
     kept["stopping"] = {
         key: value

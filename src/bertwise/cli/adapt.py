@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from bertwise.data.io import read_text_file
-from bertwise.data.readers import SUPPORTED_SUFFIXES, check_regular_file, missing_file_error, read_utf8, text_lines
+from bertwise.data.io import read_text_file, read_unlabeled
 from bertwise.data.split import resolve_parts
-from bertwise.exceptions import DataError
 
 MODEL_HELP = "Backbone to adapt: a local model directory or a Hugging Face Hub id (default: the embedded model)."
 
@@ -91,15 +89,3 @@ def adapt_command(
     typer.echo(f"adapted model: {result.path}")
     # Two backbones in one comparison: every strategy on each, with the paired difference that says whether it helped.
     typer.echo(f"compare it with its base: bertwise compare {data} --model {model or 'default'} --model {result.path}")
-
-
-def read_unlabeled(path: Path, text_col: str) -> tuple[list[str], list[str]]:
-    if path.suffix.lower() in SUPPORTED_SUFFIXES:
-        return read_text_file(path, text_col=text_col)
-    if not path.exists():
-        raise missing_file_error(path)
-    check_regular_file(path, str(path), "expected a text file with one text per line, or a data file")
-    texts = [line.rstrip("\r\n") for line in text_lines(read_utf8(path, str(path))) if line.strip()]
-    if not texts:
-        raise DataError(f"--unlabeled {path} holds no texts; expected one text per line")
-    return texts, []

@@ -19,6 +19,7 @@ from bertwise.cli.track import say_tracked, tracker
 from bertwise.data.io import read_text_file
 from bertwise.exceptions import BertwiseError, ConfigError
 from bertwise.inference.embedding import embed_with_stats
+from bertwise.pipeline.settings import layered, parse_sets
 from bertwise.util import atomic
 from bertwise.util.version import __version__
 
@@ -69,9 +70,25 @@ def _root(
     pass
 
 
+CONFIG_HELP = (
+    "Settings file: a bertwise.toml ([compare] options, [params.<strategy>] hyperparameters) or a results.json to run "
+    "that comparison again. Options given on the command line win over the file's (docs/configuration.md)."
+)
+SET_HELP = (
+    "A strategy's hyperparameter, strategy.parameter=value, the value read as TOML (5e-5, 3, true, [0.1, 1.0], "
+    "text); repeatable. Applies on every backbone. Example: --set finetune.learning_rate=5e-5."
+)
+
+
 @app.command()
 def compare(
-    data: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file, or a folder with train.* and test.*.")],
+    context: typer.Context,
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            help="CSV, TSV, JSONL or Parquet file, or a folder with train.* and test.* (or data in --config)."
+        ),
+    ] = None,
     test: Annotated[Path | None, typer.Option(help="Test file; without one, see --test-size.")] = None,
     strategies: Annotated[str, typer.Option(help=STRATEGIES_HELP)] = "zero-shot,probe,finetune",
     model: Annotated[list[str] | None, typer.Option(help=COMPARE_MODEL_HELP)] = None,
@@ -156,60 +173,59 @@ def compare(
     track: Annotated[str | None, typer.Option(help=TRACK_HELP)] = None,
     tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
     experiment: Annotated[str | None, typer.Option(help=EXPERIMENT_HELP)] = None,
+    config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Run the strategies side by side with repeated runs and intervals; recommend one; write an HTML report."""
     from rich.console import Console
 
-    from bertwise.cli.adapt import read_unlabeled
     from bertwise.cli.progress import CompareProgress
     from bertwise.pipeline.comparison import compare as run_compare
     from bertwise.report.table import print_comparison
 
     console = Console(stderr=True)
-    descriptions = None
-    if label_descriptions is not None:
-        from bertwise.strategies.zero_shot import load_label_descriptions  # imports scikit-learn: only when needed
-
-        descriptions = load_label_descriptions(label_descriptions)
     names = [name.strip() for name in strategies.split(",") if name.strip()]
-    if unlabeled is not None and not adapt_domain:
+    given = {  # compare's keywords as the command line gives them; the config file fills in the options not given
+        "data": data,
+        "test": test,
+        "strategies": names,
+        "model": model[0] if model and len(model) == 1 else (model or None),
+        "out": out,
+        "seed": seed,
+        "device": device,
+        "precision": precision,
+        "text_col": text_col,
+        "label_col": label_col,
+        "test_size": test_size,
+        "pooling": pooling,
+        "zero_shot_mode": zero_shot_mode,
+        "zero_shot_template": zero_shot_template,
+        "label_descriptions": label_descriptions,
+        "priority": priority,
+        "seeds": seeds,
+        "folds": folds,
+        "budget": budget,
+        "protocol": protocol,
+        "learning_curve": learning_curve,
+        "report": report,
+        "progress": progress,
+        "cache": cache,
+        "save_best": save_best,
+        "adapt_domain": adapt_domain,
+        "unlabeled": unlabeled,
+    }
+    typed = {key: value for key, value in given.items() if _from_command_line(context, key)}
+    options = layered(given, config, {**typed, "params": parse_sets(set_ or [])})
+    if options["unlabeled"] is not None and not options["adapt_domain"]:
         raise ConfigError("--unlabeled is read only with --adapt-domain; add --adapt-domain or drop --unlabeled")
-    extra = read_unlabeled(unlabeled, text_col)[0] if unlabeled is not None else []
+    if options["data"] is None:
+        raise ConfigError("no data given: expected DATA, or data in the --config file's [compare] table")
+    out, report, cache = Path(options["out"]), options["report"], options["cache"]
     tracking = tracker(track, tracking_uri, experiment)
 
     try:
-        with CompareProgress(console, results=out / "results.json", bar=progress) as drawing:
-            comparison = run_compare(
-                data,
-                test=test,
-                strategies=names,
-                model=model[0] if model and len(model) == 1 else (model or None),
-                out=out,
-                seed=seed,
-                device=device,
-                precision=precision,
-                text_col=text_col,
-                label_col=label_col,
-                test_size=test_size,
-                pooling=pooling,
-                zero_shot_mode=zero_shot_mode,
-                zero_shot_template=zero_shot_template,
-                label_descriptions=descriptions,
-                priority=priority,
-                seeds=seeds,
-                folds=folds,
-                budget=budget,
-                protocol=protocol,
-                learning_curve=learning_curve,
-                report=report,
-                progress=drawing,
-                cache=cache,
-                save_best=save_best,
-                adapt_domain=adapt_domain,
-                unlabeled=extra,
-                command=["bertwise", *sys.argv[1:]],
-                track=tracking,
-            )
+        with CompareProgress(console, results=out / "results.json", bar=options.pop("progress")) as drawing:
+            comparison = run_compare(**options, progress=drawing, command=["bertwise", *sys.argv[1:]], track=tracking)
     except KeyboardInterrupt:
         # Raised inside click's invocation, which would turn it into a silent exit 130.
         kept = "results.json and the run cache (rerun the same command to resume)" if cache else "results.json"
@@ -233,6 +249,12 @@ def compare(
     failed = [r.name for r in comparison.results if r.status != "ok"]
     if failed or comparison.save_best_error is not None or tracking_failed:
         raise typer.Exit(code=1)
+
+
+def _from_command_line(context: typer.Context, name: str) -> bool:
+    """Whether the user typed option ``name`` (rather than it taking its default), so it wins over --config."""
+    source = context.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
 
 
 @app.command("zero-shot")

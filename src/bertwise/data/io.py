@@ -20,6 +20,7 @@ from bertwise.data.json_text import load_json, repeated_keys
 from bertwise.data.readers import (
     EXPECTED_FILE,
     LITERAL_NOTE,
+    SUPPORTED_SUFFIXES,
     DelimitedRecords,
     MalformedRowError,
     check_regular_file,
@@ -55,6 +56,20 @@ def read_labeled_file(
     an error, since guessing one would silently change the task.
     """
     return _finish(_read_table(path, text_col, label_col), text_col, label_col)
+
+
+def read_unlabeled(path: Path, text_col: str) -> tuple[list[str], list[str]]:
+    """In-domain texts without labels (``--unlabeled``): a data file's text column, or a text file, one per line;
+    the texts and notes."""
+    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+        return read_text_file(path, text_col=text_col)
+    if not path.exists():
+        raise missing_file_error(path)
+    check_regular_file(path, str(path), "expected a text file with one text per line, or a data file")
+    texts = [line.rstrip("\r\n") for line in text_lines(read_utf8(path, str(path))) if line.strip()]
+    if not texts:
+        raise DataError(f"--unlabeled {path} holds no texts; expected one text per line")
+    return texts, []
 
 
 def read_text_file(path: str | Path, *, text_col: str = "text") -> tuple[list[str], list[str]]:

@@ -22,6 +22,7 @@ from bertwise.artifact.folder import check_output_folder
 from bertwise.artifact.outputs import check_results_folder, check_writable_folder
 from bertwise.backbone.cache import cache_directory, use_cache_dir
 from bertwise.config import CompareConfig
+from bertwise.data.io import read_unlabeled
 from bertwise.data.split import resolve_parts
 from bertwise.evaluation.budget import parse_duration
 from bertwise.evaluation.records import machine_description, software_versions
@@ -34,6 +35,7 @@ from bertwise.pipeline.plan import LONG_PLAN_SECONDS, SUGGESTED_BUDGET_SECONDS, 
 from bertwise.pipeline.progress import ProgressCallback, progress_callback
 from bertwise.pipeline.results import Comparison, SavedBest, Tracker
 from bertwise.pipeline.save import ResultsWriter
+from bertwise.pipeline.settings import effective_config, with_config_file
 from bertwise.pipeline.stages import (
     Loaded,
     diagnose,
@@ -46,6 +48,7 @@ from bertwise.pipeline.stages import (
     stopping_record,
 )
 from bertwise.recommendation import Recommendation, recommend
+from bertwise.strategies.params import check_params
 from bertwise.strategies.registry import (
     check_strategy_names,
     default_curve_repeats,
@@ -63,9 +66,12 @@ if TYPE_CHECKING:
 __all__ = ["LONG_PLAN_SECONDS", "SUGGESTED_BUDGET_SECONDS", "Comparison", "SavedBest", "compare", "paired_differences"]
 
 
+@with_config_file
 def compare(
-    data: DataSource,
+    data: DataSource | None = None,
     *,
+    config: str | Path | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     test: DataSource | None = None,
     strategies: Sequence[str] | None = None,
     model: str | Sequence[str] | None = None,
@@ -79,7 +85,7 @@ def compare(
     pooling: str = "auto",
     zero_shot_mode: str = "auto",
     zero_shot_template: str = "This text is about {label}.",
-    label_descriptions: Mapping[str, str] | None = None,
+    label_descriptions: Mapping[str, str] | str | Path | None = None,
     priority: str = "balanced",
     seeds: int | None = None,
     folds: int = 5,
@@ -87,6 +93,7 @@ def compare(
     learning_curve: bool = True,
     curve_repeats: Mapping[str, int] | None = None,
     bootstrap_resamples: int = 1000,
+    confidence: float = 0.95,
     budget: float | str | None = None,
     protocol: str = "sequential",
     report: bool = True,
@@ -98,7 +105,7 @@ def compare(
     save_best: str | Path | None = None,
     command: Sequence[str] | None = None,
     adapt_domain: bool = False,
-    unlabeled: Sequence[str] = (),
+    unlabeled: Sequence[str] | str | Path = (),
     track: Tracker | None = None,
 ) -> Comparison:
     """Run the strategies on the same data under one evaluation protocol, with intervals, and recommend one.
@@ -136,18 +143,34 @@ def compare(
     ``track`` records the finished comparison in an experiment tracker (``bertwise.tracking.MlflowTracking``) from
     the saved results, last: a tracker that cannot reach its store loses nothing, and ``Comparison.tracked`` says
     in one line where the runs went or why they did not.
+    ``params`` sets strategies' hyperparameters by strategy name, such as ``{"finetune": {"learning_rate": 5e-5}}``
+    (on every backbone when there are several); unknown names and values of the wrong kind are refused before any
+    work. ``config`` is a TOML file (``bertwise.toml``) or a results.json: its ``[compare]`` options and
+    ``[params.<strategy>]`` tables apply wherever a keyword is not passed (passed keywords win; params merge key by
+    key); see docs/configuration.md. results.json's ``effective_config`` records the settings used, in that file's
+    form, so ``compare(config="results.json")`` runs the comparison again. ``label_descriptions`` may be the path of a
+    JSON file, and ``unlabeled`` of a file of texts (one per line, or a data file's text column).
 
     ``progress`` is a callback that receives :mod:`bertwise.pipeline.progress`'s events as the stages run (the CLI
     draws them as a bar with the time remaining); True prints them as plain lines to stderr (to ``console.print``
     when a ``console`` is given), False reports nothing. ``on_result`` is called with each strategy's result once
     results.json holds it.
     """
+    # compare's own arguments, after the config file's precedence: what results.json records to run it again.
+    arguments = dict(locals())
+    if data is None:
+        raise ConfigError("no data given: pass the data (DATA on the command line) or set data in the config file")
+    params = check_params(
+        params or {}, lambda strategy, name: "params" + "".join(f"[{k!r}]" for k in (strategy, name) if k)
+    )
     budget_seconds = parse_duration(budget) if isinstance(budget, str) else budget
     if test_size is not None:
         cross_validation_below = 0  # the user asked for a hold-out of this size
 
     strategies = tuple(strategies) if strategies is not None else default_strategy_names()
     check_strategy_names(strategies)
+    effective = effective_config(arguments, strategies, params)
+    label_descriptions, unlabeled = _read_files(label_descriptions, unlabeled, adapt_domain, text_col)
     started = time.perf_counter()  # the budget counts the domain adaptation too
     models = _models(model)
     labels, adaptation = None, None
@@ -167,7 +190,7 @@ def compare(
     # Several backbones: every strategy on every backbone, each pair a candidate registered for this run only.
     grid = backbone_grid(strategies, models, labels) if len(models) > 1 else contextlib.nullcontext(strategies)
     with grid as candidates:
-        config = CompareConfig(
+        compare_config = CompareConfig(
             strategies=tuple(candidates),
             model=models[0],
             other_models=tuple(str(other) for other in models[1:]),
@@ -188,12 +211,14 @@ def compare(
             learning_curve=learning_curve,
             curve_repeats=dict(curve_repeats) if curve_repeats is not None else default_curve_repeats(),
             bootstrap_resamples=bootstrap_resamples,
+            confidence=confidence,
             budget_seconds=budget_seconds,
             protocol=protocol,
+            params=params,
         )
         _check_outputs(data, test, out, save_best)
         run = _Run(
-            config,
+            compare_config,
             out=out,
             report=report,
             progress=progress_callback(progress, console),
@@ -204,10 +229,29 @@ def compare(
             started=started,
             domain_adaptation=adaptation,
             track=track,
+            effective_config=effective,
         )
         # Embeddings are kept on disk as well: without the cache, that one is off too, so every number is afresh.
         with contextlib.nullcontext() if cache else use_cache_dir(None):
             return run.run(data, test, cache_directory())
+
+
+def _read_files(
+    label_descriptions: Mapping[str, str] | str | Path | None,
+    unlabeled: Sequence[str] | str | Path,
+    adapt_domain: bool,
+    text_col: str,
+) -> tuple[Mapping[str, str] | None, Sequence[str]]:
+    """Label descriptions and unlabeled texts, read when given as files (as a config file names them)."""
+    if isinstance(label_descriptions, str | Path):
+        from bertwise.strategies.zero_shot import load_label_descriptions
+
+        label_descriptions = load_label_descriptions(label_descriptions)
+    if isinstance(unlabeled, str | Path):
+        if not adapt_domain:
+            raise ConfigError("unlabeled texts are read only with adapt_domain (--adapt-domain); add it or drop them")
+        unlabeled = read_unlabeled(Path(unlabeled), text_col)[0]
+    return label_descriptions, unlabeled
 
 
 def _models(model: str | Sequence[str] | None) -> list[str | None]:
@@ -250,6 +294,7 @@ class _Run:
         started: float | None = None,
         domain_adaptation: dict[str, Any] | None = None,
         track: Tracker | None = None,
+        effective_config: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.out = out
@@ -265,6 +310,7 @@ class _Run:
         self.started = time.perf_counter()
         self.domain_adaptation = domain_adaptation
         self.track = track
+        self.effective_config = effective_config
         self.deadline: Deadline | None = None
         self.seconds_to_recommendation: float | None = None
 
@@ -318,6 +364,7 @@ class _Run:
             command=self.command,
             budget=planned.budget,
             domain_adaptation=self.domain_adaptation,
+            effective_config=self.effective_config,
         )
         if self.on_plan is not None:
             self.on_plan(comparison)

@@ -70,6 +70,8 @@ class Comparison:
     command: list[str] | None = None
     # With --adapt-domain: the adapted backbone that joined the comparison, and what adapting it cost.
     domain_adaptation: dict[str, Any] | None = None
+    # The settings the run used after precedence, in a config file's form (pipeline.settings): a rerun's config.
+    effective_config: dict[str, Any] | None = None
     # ``save_best``'s outcome; never in results.json.
     best: SavedBest | None = None
     # ``track``'s outcome; never in results.json.
@@ -119,6 +121,7 @@ class Comparison:
             "versions": self.versions,
             "command": self.command,
             "config": self.config.to_dict(),
+            "effective_config": self.effective_config,
             "machine": self.machine,
             "dataset": self._dataset(),
             "model": self._model(),

@@ -139,6 +139,10 @@ class Strategy(ClassifierMixin, BaseEstimator):
         """A fresh, unfitted instance configured from a comparison's settings."""
         raise NotImplementedError(f"{cls.__name__} does not define from_config")
 
+    def check_params(self) -> None:
+        """Refuse hyperparameters out of their range with a ConfigError naming the parameter; ``compare`` calls it
+        on the parameters a user sets before any work, and a strategy's ``fit`` before it trains."""
+
     def fit_details(self) -> dict[str, Any]:
         """What this fit decided that is worth knowing beside its score (JSON-able; results.json's ``details``)."""
         return {}

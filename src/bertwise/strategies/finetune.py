@@ -174,7 +174,7 @@ class FinetuneClassifier(Strategy):
         self.precision = precision
         self.progress = progress
 
-    def _check_params(self) -> None:
+    def check_params(self) -> None:
         rules = {
             "learning_rate": self.learning_rate is None or self.learning_rate > 0,
             "batch_size": self.batch_size >= 1,
@@ -248,7 +248,7 @@ class FinetuneClassifier(Strategy):
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         import torch
 
-        self._check_params()
+        self.check_params()
         torch.manual_seed(self.seed)
         training = self._prepare(texts, labels)
         state = LoopState()

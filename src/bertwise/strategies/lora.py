@@ -139,8 +139,8 @@ class LoraClassifier(FinetuneClassifier):
             model=config.model, seed=config.seed, device=config.device, precision=config.precision, progress=progress
         )
 
-    def _check_params(self) -> None:
-        super()._check_params()
+    def check_params(self) -> None:
+        super().check_params()
         rules = {
             "lora_r": isinstance(self.lora_r, int) and self.lora_r >= 1,
             "lora_alpha": self.lora_alpha > 0,

@@ -12,7 +12,7 @@ import numpy as np
 
 from bertwise.backbone.resolve import PoolingChoice
 from bertwise.data.dataset import Label
-from bertwise.exceptions import ModelError
+from bertwise.exceptions import ConfigError, ModelError
 from bertwise.strategies.base import FrozenBackboneMixin, SavedFiles, Strategy, StrategyTags
 from bertwise.strategies.cost import Calibration, CalibrationSample, FitWork
 from bertwise.strategies.logistic_head import HEAD_FILE, read_logistic_head, save_logistic_head
@@ -156,9 +156,23 @@ class ProbeClassifier(FrozenBackboneMixin, Strategy):
         if not isinstance(state.get("C"), int | float):
             raise ModelError(f"{file}: 'probe' is {state!r}; expected the chosen C")
 
+    def check_params(self) -> None:
+        # cv below 2 is allowed: it keeps the middle of the grid without cross-validating, as a tiny class does.
+        rules = {
+            "Cs": len(self.Cs) >= 1 and all(c > 0 for c in self.Cs),
+            "max_iter": self.max_iter >= 1,
+        }
+        for name, ok in rules.items():
+            if not ok:
+                raise ConfigError(
+                    f"the {name!r} parameter of ProbeClassifier is out of range: got {getattr(self, name)!r}"
+                )
+
     def _fit(self, texts: list[str], labels: list[Label]) -> None:
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
+
+        self.check_params()
 
         # A refit encodes with the (possibly changed) parameters, not with the encoder a saved model was loaded with.
         self.__dict__.pop("encoder_", None)

@@ -65,8 +65,22 @@ def strategy_class(name: str) -> type[Strategy]:
 
 
 def build_strategy(name: str, config: CompareConfig, *, progress: bool = False) -> Strategy:
-    """A fresh, unfitted strategy configured from ``config``."""
-    return strategy_class(name).from_config(config, progress=progress)
+    """A fresh, unfitted strategy configured from ``config``, with ``config.params`` for its strategy set last (a
+    (backbone, strategy) pair takes its strategy's)."""
+    cls = strategy_class(name)
+    strategy = cls.from_config(config, progress=progress)
+    params = config.params.get(cls.tags.saved_as or cls.tags.name)
+    if params:
+        from bertwise.strategies.state import set_recorded_params  # numpy: loaded with the strategy anyway
+
+        set_recorded_params(
+            strategy,
+            params,
+            lambda unknown, valid: ConfigError(
+                f"params for {name}: {unknown} is not a parameter; expected some of {valid}"
+            ),
+        )
+    return strategy
 
 
 def strategy_tags(name: str) -> StrategyTags:

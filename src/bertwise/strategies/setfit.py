@@ -217,7 +217,7 @@ class SetFitClassifier(Strategy):
             progress=progress,
         )
 
-    def _check_params(self) -> None:
+    def check_params(self) -> None:
         rules = {
             "num_iterations": self.num_iterations >= 1,
             "max_pairs": self.max_pairs is None or self.max_pairs >= 1,
@@ -243,7 +243,7 @@ class SetFitClassifier(Strategy):
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
-        self._check_params()
+        self.check_params()
         require_sentence_transformers()
         backbone = resolve_backbone(self.model, pooling=self.pooling)
         device = resolve_device(self.device)

@@ -196,11 +196,16 @@ class ZeroShotClassifier(FrozenBackboneMixin, Strategy):
                 "per class"
             )
 
-    def _fit(self, texts: list[str], labels: list[Label]) -> None:
+    def check_params(self) -> None:
         if self.mode not in ("auto", "nli", "embedding"):
             raise ConfigError(f"zero-shot mode must be 'auto', 'nli' or 'embedding'; got {self.mode!r}")
         if "{label}" not in self.template:
-            raise ConfigError(f"the zero-shot template must contain '{{label}}'; got {self.template!r}")
+            raise ConfigError(f"the zero-shot 'template' must contain '{{label}}'; got {self.template!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"the zero-shot 'batch_size' must be at least 1; got {self.batch_size!r}")
+
+    def _fit(self, texts: list[str], labels: list[Label]) -> None:
+        self.check_params()
         # A refit must not keep the encoder, label vectors or pipeline of an earlier fit or of a loaded model.
         for attribute in ("encoder_", "label_vectors_", "pipeline_"):
             self.__dict__.pop(attribute, None)
