@@ -125,6 +125,9 @@ def test_save_best_writes_a_card_with_the_comparisons_scores(data_folder: Path, 
         model=tiny_bert,
         out=tmp_path / "results",
         save_best=tmp_path / "best",
+        # Not in the session's run cache: tests/test_training.py runs this very comparison and checks that its model
+        # was kept from the run, not refit from a cached result.
+        cache=False,
         **QUICK,
     )
     manifest = manifest_of(tmp_path / "best")
