@@ -20,6 +20,7 @@ seeds added later. The summary (``--out``) is rebuilt from all records each time
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import resource
@@ -135,7 +136,7 @@ def key(record: dict[str, Any]) -> tuple[str, int, int, str]:
 def summarise(records: list[dict[str, Any]], truths: dict[str, list[str]]) -> dict[str, Any]:
     """Per data set and point: each strategy's macro-F1 over its seeds with an interval, and SetFit minus each other
     strategy with the paired interval, over the seeds every strategy has."""
-    from bertwise.evaluation.statistics import bootstrap_metrics, paired_bootstrap
+    from bertwise.evaluation.statistics import bootstrap_metrics
 
     summary: dict[str, Any] = {}
     for dataset in sorted({r["dataset"] for r in records}):
@@ -164,22 +165,17 @@ def summarise(records: list[dict[str, Any]], truths: dict[str, list[str]]) -> di
                     "fit_seconds_mean": round(float(np.mean(seconds)), 1),
                     "train_rows": next(iter(by_strategy[name].values()))["train_rows"],
                 }
+            paired = functools.partial(_paired, by_strategy, code, y_true, len(classes))
             if "setfit" in by_strategy:
                 for name in runs:
-                    shared = sorted(set(by_strategy["setfit"]) & set(by_strategy[name]))
-                    if name == "setfit" or not shared:
-                        continue
-                    a = np.array([[code[p] for p in by_strategy["setfit"][s]["predictions"]] for s in shared])
-                    b = np.array([[code[p] for p in by_strategy[name][s]["predictions"]] for s in shared])
-                    diff = paired_bootstrap(y_true, a, b, len(classes))
-                    verdict = "wins" if diff.low > 0 else "loses" if diff.high < 0 else "no clear difference"
-                    entry["setfit_minus"][name] = {
-                        "difference": round(100 * diff.difference, 1),
-                        "interval": [round(100 * diff.low, 1), round(100 * diff.high, 1)],
-                        "seeds": shared,
-                        "setfit": verdict,
-                    }
-            entry["variant_minus_base"] = _variants(by_strategy, runs, code, y_true, len(classes))
+                    difference = paired("setfit", name) if name != "setfit" else None
+                    if difference is not None:
+                        low, high = difference["interval"]
+                        verdict = "wins" if low > 0 else "loses" if high < 0 else "no clear difference"
+                        entry["setfit_minus"][name] = {**difference, "setfit": verdict}
+            # Each tagged variant (finetune:no-stop) minus its strategy run with defaults.
+            variants = {name: paired(name, name.split(":")[0]) for name in runs if ":" in name}
+            entry["variant_minus_base"] = {name: d for name, d in variants.items() if d is not None}
             points[str(per_class)] = entry
         summary[dataset] = {"test_rows": len(truth), "classes": len(set(truth)), "points": points}
     return summary
@@ -204,33 +200,28 @@ def print_summary(summary: dict[str, Any]) -> None:
                 print(f"    {name} - {base}: {d['difference']:+} [{d['interval'][0]}, {d['interval'][1]}]")
 
 
-def _variants(
+def _paired(
     by_strategy: dict[str, dict[int, dict[str, Any]]],
-    runs: dict[str, np.ndarray],
     code: dict[str, int],
     y_true: np.ndarray,
     n_classes: int,
-) -> dict[str, Any]:
-    """Each tagged variant (``finetune:no-stop``) minus its strategy run with defaults, paired over shared seeds."""
+    a: str,
+    b: str,
+) -> dict[str, Any] | None:
+    """``a`` minus ``b`` with the paired interval (points), over the seeds both ran; None when they share none."""
     from bertwise.evaluation.statistics import paired_bootstrap
 
-    out: dict[str, Any] = {}
-    for name in runs:
-        base = name.split(":")[0]
-        if name == base or base not in by_strategy:
-            continue
-        shared = sorted(set(by_strategy[name]) & set(by_strategy[base]))
-        if not shared:
-            continue
-        a = np.array([[code[p] for p in by_strategy[name][s]["predictions"]] for s in shared])
-        b = np.array([[code[p] for p in by_strategy[base][s]["predictions"]] for s in shared])
-        diff = paired_bootstrap(y_true, a, b, n_classes)
-        out[name] = {
-            "difference": round(100 * diff.difference, 1),
-            "interval": [round(100 * diff.low, 1), round(100 * diff.high, 1)],
-            "seeds": shared,
-        }
-    return out
+    shared = sorted(set(by_strategy.get(a, {})) & set(by_strategy.get(b, {})))
+    if not shared:
+        return None
+    first = np.array([[code[p] for p in by_strategy[a][s]["predictions"]] for s in shared])
+    second = np.array([[code[p] for p in by_strategy[b][s]["predictions"]] for s in shared])
+    diff = paired_bootstrap(y_true, first, second, n_classes)
+    return {
+        "difference": round(100 * diff.difference, 1),
+        "interval": [round(100 * diff.low, 1), round(100 * diff.high, 1)],
+        "seeds": shared,
+    }
 
 
 def parse_params(values: list[str], strategies: list[str]) -> dict[str, Any]:

@@ -112,6 +112,20 @@ def tiny_nli_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
 
 
+@pytest.fixture(scope="module")
+def data_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train.csv (36 rows) and test.csv (18 rows) whose texts all differ, as a real test set's would."""
+    import pandas as pd
+
+    texts, labels = toy_data()
+    folder = tmp_path_factory.mktemp("data")
+    pd.DataFrame({"text": texts + [f"{t} again" for t in texts], "label": labels * 2}).to_csv(
+        folder / "train.csv", index=False
+    )
+    pd.DataFrame({"text": [f"{t} today" for t in texts], "label": labels}).to_csv(folder / "test.csv", index=False)
+    return folder
+
+
 @pytest.fixture()
 def toy_csv(tmp_path: Path) -> Path:
     texts, labels = toy_data()

@@ -21,18 +21,6 @@ from tests.conftest import toy_data
 QUICK = {"device": "cpu", "learning_curve": False, "bootstrap_resamples": 200, "seeds": 1, "report": False}
 
 
-@pytest.fixture(scope="module")
-def data_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """train.csv (36 rows) and test.csv (18 rows) whose texts all differ, as a real test set's would."""
-    texts, labels = toy_data()
-    folder = tmp_path_factory.mktemp("data")
-    pd.DataFrame({"text": texts + [f"{t} again" for t in texts], "label": labels * 2}).to_csv(
-        folder / "train.csv", index=False
-    )
-    pd.DataFrame({"text": [f"{t} today" for t in texts], "label": labels}).to_csv(folder / "test.csv", index=False)
-    return folder
-
-
 def reported(results: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(results / f"predictions-{name}.csv", keep_default_na=False)
 

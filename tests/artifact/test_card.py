@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from bertwise.artifact.card import CARD, card_data, hub_model_id, render_model_card
@@ -38,17 +37,6 @@ def parsed(text_or_path: str | Path) -> Any:
 
 def metric_values(card: Any) -> dict[str, float]:
     return {result.metric_type: result.metric_value for result in card.data.eval_results or []}
-
-
-@pytest.fixture(scope="module")
-def data_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    texts, labels = toy_data()
-    folder = tmp_path_factory.mktemp("data")
-    pd.DataFrame({"text": texts + [f"{t} again" for t in texts], "label": labels * 2}).to_csv(
-        folder / "train.csv", index=False
-    )
-    pd.DataFrame({"text": [f"{t} today" for t in texts], "label": labels}).to_csv(folder / "test.csv", index=False)
-    return folder
 
 
 @pytest.fixture(scope="module")
